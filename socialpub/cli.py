@@ -33,8 +33,14 @@ def _default_crds_dir() -> Path:
     return Path(os.environ.get("SOCIALPUB_CRDS_DIR", str(_REPO_CRDS)))
 
 
-async def run_dev(state_dir: Path, kube_port: int, crds_dir: Path, *, ready: asyncio.Event | None = None,
-                  stop: asyncio.Event | None = None) -> None:
+async def run_dev(
+    state_dir: Path,
+    kube_port: int,
+    crds_dir: Path,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Start the embedded Kubernetes API, apply the CRDs, write the kubeconfig; run until ``stop``."""
     server = EmbeddedKubeServer(state_dir, ServerSettings(port=kube_port))
     await server.start()
@@ -63,10 +69,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socialpub", description="socialpub: one post, every network.")
     commands = parser.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="run the whole system locally on the embedded Kubernetes API")
-    dev.add_argument("--state-dir", type=Path, default=None,
-                     help="where state lives (env SOCIALPUB_STATE_DIR, default .socialpub)")
-    dev.add_argument("--kube-port", type=int, default=0, help="port of the embedded Kubernetes API (default: free)")
-    dev.add_argument("--crds", type=Path, default=None, help="directory of CRDs to apply (default: the repo's crds/)")
+    dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where state lives (env SOCIALPUB_STATE_DIR, default .socialpub)",
+    )
+    dev.add_argument(
+        "--kube-port", type=int, default=0, help="port of the embedded Kubernetes API (default: free)"
+    )
+    dev.add_argument(
+        "--crds", type=Path, default=None, help="directory of CRDs to apply (default: the repo's crds/)"
+    )
     return parser
 
 

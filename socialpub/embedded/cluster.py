@@ -77,9 +77,10 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _clone(obj: Any) -> Any:
-    """A deep copy of a JSON value (stored objects are shared and never mutated in place)."""
-    return json.loads(json.dumps(obj))
+def _clone(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON object (stored objects are shared and never mutated in place)."""
+    copy: dict[str, Any] = json.loads(json.dumps(obj))
+    return copy
 
 
 def _essence(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,8 +104,12 @@ class Cluster:
                 continue  # stored before a stricter check; it stays visible but serves no kinds
         for name in _DEFAULT_NAMESPACES:
             if self.store.get(NAMESPACE_TYPE.storage_key, "", name) is None:
-                await self.create(NAMESPACE_TYPE, "", {"apiVersion": "v1", "kind": "Namespace",
-                                                       "metadata": {"name": name}}, WriteOptions())
+                await self.create(
+                    NAMESPACE_TYPE,
+                    "",
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                    WriteOptions(),
+                )
 
     # Reads.
 
@@ -114,7 +119,7 @@ class Cluster:
             raise ApiError.not_found(rt.plural, name, group=rt.group)
         return obj
 
-    def list(
+    def list_objects(
         self,
         rt: ResourceType,
         namespace: str | None,
@@ -173,9 +178,7 @@ class Cluster:
 
     # Creates.
 
-    async def create(
-        self, rt: ResourceType, namespace: str, body: Any, options: WriteOptions
-    ) -> WriteResult:
+    async def create(self, rt: ResourceType, namespace: str, body: Any, options: WriteOptions) -> WriteResult:
         obj = self._check_body(rt, body, namespace=namespace)
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
@@ -186,16 +189,33 @@ class Cluster:
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
-                raise self._invalid(rt, "", [("FieldValueRequired", "Required value: name or generateName is required",
-                                              "metadata.name")])
+                raise self._invalid(
+                    rt,
+                    "",
+                    [
+                        (
+                            "FieldValueRequired",
+                            "Required value: name or generateName is required",
+                            "metadata.name",
+                        )
+                    ],
+                )
             meta["name"] = self._generate_name(rt, namespace, str(prefix))
         name = str(meta["name"])
         if self.store.get(rt.storage_key, namespace if rt.namespaced else "", name) is not None:
             raise ApiError.already_exists(rt.plural, name, group=rt.group)
         if rt.has_status:
             obj.pop("status", None)
-        for system in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
-                       "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink"):
+        for system in (
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ):
             meta.pop(system, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
@@ -238,11 +258,17 @@ class Cluster:
         new = self._check_body(rt, body, namespace=namespace, name=name)
         given_rv = (new.get("metadata") or {}).get("resourceVersion")
         if not given_rv and rt.custom:
-            raise self._invalid(rt, name, [(
-                "FieldValueInvalid",
-                "Invalid value: 0x0: must be specified for an update",
-                "metadata.resourceVersion",
-            )])
+            raise self._invalid(
+                rt,
+                name,
+                [
+                    (
+                        "FieldValueInvalid",
+                        "Invalid value: 0x0: must be specified for an update",
+                        "metadata.resourceVersion",
+                    )
+                ],
+            )
         if given_rv and str(given_rv) != old["metadata"]["resourceVersion"]:
             raise ApiError.conflict(rt.plural, name, group=rt.group)
         return await self._update(rt, old, new, options, subresource=subresource)
@@ -263,8 +289,12 @@ class Cluster:
         current = self.store.get(rt.storage_key, namespace if rt.namespaced else "", name)
         if content_type == _APPLY:
             if not options.field_manager:
-                raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
-                               "Required value: is required for apply patch")
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                    "Required value: is required for apply patch",
+                )
             if current is None:
                 if not isinstance(patch, dict):
                     raise ApiError.bad_request("the apply configuration must be an object")
@@ -286,7 +316,7 @@ class Cluster:
                 candidate = patching.apply_patch(current, patch)
             else:
                 raise ApiError.unsupported_media_type()
-        except patching.PatchTestFailed as exc:
+        except patching.PatchNotApplicable as exc:
             raise ApiError(422, "Invalid", str(exc)) from exc
         except patching.PatchError as exc:
             raise ApiError.bad_request(str(exc)) from exc
@@ -319,9 +349,18 @@ class Cluster:
                     new["status"] = _clone(old["status"])
             meta = new.setdefault("metadata", {})
             if not isinstance(meta, dict):
-                raise self._invalid(rt, old_meta["name"], [("FieldValueInvalid", "must be an object", "metadata")])
-            for system in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                           "generation", "namespace", "name"):
+                raise self._invalid(
+                    rt, old_meta["name"], [("FieldValueInvalid", "must be an object", "metadata")]
+                )
+            for system in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ):
                 if system in old_meta:
                     meta[system] = old_meta[system]
                 else:
@@ -331,12 +370,18 @@ class Cluster:
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
                 if added:
-                    raise self._invalid(rt, old_meta["name"], [(
-                        "FieldValueForbidden",
-                        "Forbidden: no new finalizers can be added if the object is being deleted, found new "
-                        f"finalizers {sorted(added)!r}",
-                        "metadata.finalizers",
-                    )])
+                    raise self._invalid(
+                        rt,
+                        old_meta["name"],
+                        [
+                            (
+                                "FieldValueForbidden",
+                                "Forbidden: no new finalizers can be added if the object is being deleted, "
+                                f"found new finalizers {sorted(added)!r}",
+                                "metadata.finalizers",
+                            )
+                        ],
+                    )
         meta = new["metadata"]
         meta["resourceVersion"] = old_meta["resourceVersion"]
         warnings = self._conform(rt, new, old=old, options=options)
@@ -373,14 +418,25 @@ class Cluster:
         if not isinstance(preconditions, dict):
             raise ApiError.bad_request("preconditions must be an object")
         if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
-            raise ApiError.conflict(rt.plural, name, group=rt.group,
-                                    why=f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                                        f"UID in object meta: {meta['uid']}")
-        if preconditions.get("resourceVersion") and str(preconditions["resourceVersion"]) != meta["resourceVersion"]:
-            raise ApiError.conflict(rt.plural, name, group=rt.group,
-                                    why="Precondition failed: ResourceVersion in precondition: "
-                                        f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
-                                        f"{meta['resourceVersion']}")
+            raise ApiError.conflict(
+                rt.plural,
+                name,
+                group=rt.group,
+                why=f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {meta['uid']}",
+            )
+        if (
+            preconditions.get("resourceVersion")
+            and str(preconditions["resourceVersion"]) != meta["resourceVersion"]
+        ):
+            raise ApiError.conflict(
+                rt.plural,
+                name,
+                group=rt.group,
+                why="Precondition failed: ResourceVersion in precondition: "
+                f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
+                f"{meta['resourceVersion']}",
+            )
         policy = options.get("propagationPolicy")
         if policy is None:
             policy = "Orphan" if options.get("orphanDependents") else "Background"
@@ -418,11 +474,12 @@ class Cluster:
         dry_run: bool = False,
     ) -> list[dict[str, Any]]:
         deleted = []
-        for obj in list(self.list(rt, namespace, labels=labels, fields=fields).items):
+        for obj in list(self.list_objects(rt, namespace, labels=labels, fields=fields).items):
             meta = obj["metadata"]
             try:
-                deleted.append(await self.delete(rt, meta.get("namespace", ""), meta["name"], options,
-                                                 dry_run=dry_run))
+                deleted.append(
+                    await self.delete(rt, meta.get("namespace", ""), meta["name"], options, dry_run=dry_run)
+                )
             except ApiError as exc:
                 if exc.code != 404:
                     raise
@@ -511,9 +568,17 @@ class Cluster:
         for obj in list(self.store.items(skey)):
             final = _clone(obj)
             final["metadata"]["resourceVersion"] = str(self.store.next_resource_version())
-            changes.append(Change(int(final["metadata"]["resourceVersion"]), skey,
-                                  obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
-                                  "DELETED", final, obj))
+            changes.append(
+                Change(
+                    int(final["metadata"]["resourceVersion"]),
+                    skey,
+                    obj["metadata"].get("namespace", ""),
+                    obj["metadata"]["name"],
+                    "DELETED",
+                    final,
+                    obj,
+                )
+            )
         self.registry.unregister_crd(crd["metadata"]["name"])
         if changes:
             await self.store.commit(changes)
@@ -535,15 +600,17 @@ class Cluster:
         if kind != rt.kind or api_version != rt.api_version:
             raise ApiError.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected API version "
-                f"({rt.api_version})" if kind == rt.kind else
-                f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+                f"({rt.api_version})"
+                if kind == rt.kind
+                else f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
             )
         meta = obj.get("metadata")
         if meta is None:
             meta = obj["metadata"] = {}
         if not isinstance(meta, dict):
-            raise self._invalid(rt, name or "", [("FieldValueInvalid", "Invalid value: must be an object",
-                                                  "metadata")])
+            raise self._invalid(
+                rt, name or "", [("FieldValueInvalid", "Invalid value: must be an object", "metadata")]
+            )
         if name is not None and meta.get("name", name) != name:
             raise ApiError.bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
@@ -583,45 +650,73 @@ class Cluster:
         name = meta.get("name")
         pattern, limit = (_DNS_LABEL, 63) if rt is NAMESPACE_TYPE else (_DNS_SUBDOMAIN, 253)
         if not isinstance(name, str) or len(name) > limit or not pattern.match(name):
-            causes.append(("FieldValueInvalid",
-                           f"Invalid value: {json.dumps(name)}: a lowercase RFC 1123 "
-                           f"{'label' if rt is NAMESPACE_TYPE else 'subdomain'} must consist of lower case "
-                           "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
-                           "character", "metadata.name"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"Invalid value: {json.dumps(name)}: a lowercase RFC 1123 "
+                    f"{'label' if rt is NAMESPACE_TYPE else 'subdomain'} must consist of lower case "
+                    "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                    "character",
+                    "metadata.name",
+                )
+            )
         for field_name in ("labels", "annotations"):
             values = meta.get(field_name)
             if values is None:
                 continue
             if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-                causes.append(("FieldValueInvalid", "Invalid value: must be a map of strings",
-                               f"metadata.{field_name}"))
+                causes.append(
+                    ("FieldValueInvalid", "Invalid value: must be a map of strings", f"metadata.{field_name}")
+                )
                 continue
             for key, value in values.items():
                 if not _qualified_name_ok(key):
-                    causes.append(("FieldValueInvalid", f'Invalid value: "{key}": name part must consist of '
-                                   "alphanumeric characters, '-', '_' or '.'", f"metadata.{field_name}"))
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            f'Invalid value: "{key}": name part must consist of '
+                            "alphanumeric characters, '-', '_' or '.'",
+                            f"metadata.{field_name}",
+                        )
+                    )
                 elif field_name == "labels" and value and (len(value) > 63 or not _LABEL_NAME.match(value)):
-                    causes.append(("FieldValueInvalid", f'Invalid value: "{value}": a valid label must be an '
-                                   "empty string or consist of alphanumeric characters, '-', '_' or '.'",
-                                   f"metadata.labels.{key}"))
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            f'Invalid value: "{value}": a valid label must be an '
+                            "empty string or consist of alphanumeric characters, '-', '_' or '.'",
+                            f"metadata.labels.{key}",
+                        )
+                    )
         finalizers = meta.get("finalizers")
         if finalizers is not None and (
-            not isinstance(finalizers, list) or not all(isinstance(f, str) and _qualified_name_ok(f)
-                                                        for f in finalizers)
+            not isinstance(finalizers, list)
+            or not all(isinstance(f, str) and _qualified_name_ok(f) for f in finalizers)
         ):
-            causes.append(("FieldValueInvalid", "Invalid value: finalizers must be qualified names",
-                           "metadata.finalizers"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "Invalid value: finalizers must be qualified names",
+                    "metadata.finalizers",
+                )
+            )
         refs = meta.get("ownerReferences")
         if refs is not None:
             if not isinstance(refs, list):
-                causes.append(("FieldValueInvalid", "Invalid value: must be a list", "metadata.ownerReferences"))
+                causes.append(
+                    ("FieldValueInvalid", "Invalid value: must be a list", "metadata.ownerReferences")
+                )
             else:
                 for i, ref in enumerate(refs):
-                    missing = [k for k in ("apiVersion", "kind", "name", "uid")
-                               if not isinstance(ref, dict) or not ref.get(k)]
+                    missing = [
+                        k
+                        for k in ("apiVersion", "kind", "name", "uid")
+                        if not isinstance(ref, dict) or not ref.get(k)
+                    ]
                     for k in missing:
-                        causes.append(("FieldValueRequired", "Required value",
-                                       f"metadata.ownerReferences[{i}].{k}"))
+                        causes.append(
+                            ("FieldValueRequired", "Required value", f"metadata.ownerReferences[{i}].{k}")
+                        )
         return causes
 
     def _prepare_crd(self, crd: dict[str, Any]) -> None:
@@ -631,22 +726,37 @@ class Cluster:
         causes: list[tuple[str, str, str]] = []
         if not isinstance(spec, dict):
             raise self._invalid(CRD_TYPE, name, [("FieldValueRequired", "Required value", "spec")])
-        names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+        names: dict[str, Any] = spec["names"] if isinstance(spec.get("names"), dict) else {}
         for key in ("plural", "kind"):
             if not names.get(key):
                 causes.append(("FieldValueRequired", "Required value", f"spec.names.{key}"))
         if not spec.get("group"):
             causes.append(("FieldValueRequired", "Required value", "spec.group"))
         if spec.get("scope") not in ("Namespaced", "Cluster"):
-            causes.append(("FieldValueNotSupported", 'Unsupported value: supported values: "Cluster", "Namespaced"',
-                           "spec.scope"))
-        versions = spec.get("versions")
-        if not isinstance(versions, list) or not versions:
-            causes.append(("FieldValueRequired", "Required value: must have exactly one version marked as storage "
-                           "version", "spec.versions"))
+            causes.append(
+                (
+                    "FieldValueNotSupported",
+                    'Unsupported value: supported values: "Cluster", "Namespaced"',
+                    "spec.scope",
+                )
+            )
+        versions: list[Any] = spec["versions"] if isinstance(spec.get("versions"), list) else []
+        if not versions:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    "Required value: must have exactly one version marked as storage version",
+                    "spec.versions",
+                )
+            )
         if not causes and name != f"{names['plural']}.{spec['group']}":
-            causes.append(("FieldValueInvalid", f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
-                           "metadata.name"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+                    "metadata.name",
+                )
+            )
         if not causes:
             try:
                 from socialpub.embedded.registry import types_from_crd
@@ -664,10 +774,20 @@ class Cluster:
             "acceptedNames": accepted,
             "storedVersions": [v["name"] for v in versions if isinstance(v, dict) and v.get("storage")],
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": now},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": now},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now,
+                },
             ],
         }
 
@@ -676,15 +796,16 @@ class Cluster:
         if ns is None:
             raise ApiError.not_found("namespaces", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            raise ApiError(403, "Forbidden", f"unable to create new content in namespace {namespace} because it "
-                           "is being terminated")
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
 
     def _invalid(self, rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
         return ApiError.invalid(rt.kind, rt.group, name, causes)
 
-    def _change(
-        self, rt: ResourceType, kind: str, obj: dict[str, Any], old: dict[str, Any] | None
-    ) -> Change:
+    def _change(self, rt: ResourceType, kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> Change:
         meta = obj["metadata"]
         return Change(
             rv=int(meta["resourceVersion"]),

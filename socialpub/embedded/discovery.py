@@ -70,13 +70,15 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
         main["categories"] = list(rt.categories)
     entries = [main]
     if rt.has_status:
-        entries.append({
-            "name": f"{rt.plural}/status",
-            "singularName": "",
-            "namespaced": rt.namespaced,
-            "kind": rt.kind,
-            "verbs": ["get", "patch", "update"],
-        })
+        entries.append(
+            {
+                "name": f"{rt.plural}/status",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
+                "verbs": ["get", "patch", "update"],
+            }
+        )
     return entries
 
 
@@ -88,5 +90,7 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
-        "resources": [entry for rt in sorted(kinds, key=lambda r: r.plural) for entry in _resource_entries(rt)],
+        "resources": [
+            entry for rt in sorted(kinds, key=lambda r: r.plural) for entry in _resource_entries(rt)
+        ],
     }

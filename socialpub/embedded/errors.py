@@ -65,7 +65,10 @@ class ApiError(Exception):
     @classmethod
     def conflict(cls, resource: str, name: str, *, group: str = "", why: str = "") -> ApiError:
         qualified = f"{resource}.{group}" if group else resource
-        why = why or "the object has been modified; please apply your changes to the latest version and try again"
+        why = (
+            why
+            or "the object has been modified; please apply your changes to the latest version and try again"
+        )
         return cls(
             409,
             "Conflict",
@@ -114,7 +117,11 @@ class ApiError(Exception):
 
     @classmethod
     def method_not_allowed(cls, method: str) -> ApiError:
-        return cls(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})")
+        return cls(
+            405,
+            "MethodNotAllowed",
+            f"the server does not allow this method on the requested resource ({method})",
+        )
 
 
 def status_body(error: ApiError) -> dict[str, Any]:

@@ -22,7 +22,10 @@ def write_kubeconfig(path: Path, server_url: str, *, namespace: str = "default")
         "clusters": [{"name": "socialpub", "cluster": {"server": server_url}}],
         "users": [{"name": "socialpub", "user": {}}],
         "contexts": [
-            {"name": "socialpub", "context": {"cluster": "socialpub", "user": "socialpub", "namespace": namespace}}
+            {
+                "name": "socialpub",
+                "context": {"cluster": "socialpub", "user": "socialpub", "namespace": namespace},
+            }
         ],
         "current-context": "socialpub",
         "preferences": {},

@@ -24,21 +24,42 @@ _OBJECT_META_SCHEMA: dict[str, Any] = {
         "name": {"type": "string", "description": "Name must be unique within a namespace."},
         "generateName": {"type": "string", "description": "Prefix used to generate a unique name."},
         "namespace": {"type": "string", "description": "Namespace the object belongs to."},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"},
-                   "description": "Map of string keys and values to organize and select objects."},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"},
-                        "description": "Unstructured key value map stored with a resource."},
-        "finalizers": {"type": "array", "items": {"type": "string"},
-                       "description": "Must be empty before the object is deleted from the registry."},
-        "ownerReferences": {"type": "array", "items": {"type": "object"},
-                            "description": "Objects depended by this object; garbage collection follows them."},
+        "labels": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Map of string keys and values to organize and select objects.",
+        },
+        "annotations": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Unstructured key value map stored with a resource.",
+        },
+        "finalizers": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Must be empty before the object is deleted from the registry.",
+        },
+        "ownerReferences": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "Objects depended by this object; garbage collection follows them.",
+        },
         "uid": {"type": "string", "description": "Unique in time and space; set by the server."},
-        "resourceVersion": {"type": "string", "description": "Opaque version used for optimistic concurrency."},
-        "generation": {"type": "integer", "format": "int64",
-                       "description": "A sequence number representing a specific generation of the desired state."},
+        "resourceVersion": {
+            "type": "string",
+            "description": "Opaque version used for optimistic concurrency.",
+        },
+        "generation": {
+            "type": "integer",
+            "format": "int64",
+            "description": "A sequence number representing a specific generation of the desired state.",
+        },
         "creationTimestamp": {"type": "string", "format": "date-time", "description": "When it was created."},
-        "deletionTimestamp": {"type": "string", "format": "date-time",
-                              "description": "When deletion was requested; set by the server."},
+        "deletionTimestamp": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When deletion was requested; set by the server.",
+        },
     },
 }
 
@@ -52,15 +73,24 @@ def _kind_schema(rt: ResourceType, ref_prefix: str) -> dict[str, Any]:
     if rt.raw_schema:
         schema: dict[str, Any] = json.loads(json.dumps(rt.raw_schema))
     else:
-        schema = {"type": "object", "description": f"{rt.kind} (built-in)",
-                  "x-kubernetes-preserve-unknown-fields": True}
+        schema = {
+            "type": "object",
+            "description": f"{rt.kind} (built-in)",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
     props = schema.setdefault("properties", {})
-    props["apiVersion"] = {"type": "string", "description": "APIVersion defines the versioned schema of this "
-                           "representation of an object."}
-    props["kind"] = {"type": "string", "description": "Kind is a string value representing the REST resource "
-                     "this object represents."}
-    props["metadata"] = {"allOf": [{"$ref": f"{ref_prefix}{_OBJECT_META}"}],
-                         "description": "Standard object's metadata."}
+    props["apiVersion"] = {
+        "type": "string",
+        "description": "APIVersion defines the versioned schema of this representation of an object.",
+    }
+    props["kind"] = {
+        "type": "string",
+        "description": "Kind is a string value representing the REST resource this object represents.",
+    }
+    props["metadata"] = {
+        "allOf": [{"$ref": f"{ref_prefix}{_OBJECT_META}"}],
+        "description": "Standard object's metadata.",
+    }
     schema["x-kubernetes-group-version-kind"] = [{"group": rt.group, "version": rt.version, "kind": rt.kind}]
     return schema
 
@@ -83,15 +113,24 @@ def _paths(rt: ResourceType, ref_prefix: str) -> dict[str, Any]:
     return {
         scope: {
             "get": {"x-kubernetes-group-version-kind": _gvk(rt), "responses": ok},
-            "post": {"x-kubernetes-group-version-kind": _gvk(rt), "parameters": [field_validation],
-                     "responses": ok},
+            "post": {
+                "x-kubernetes-group-version-kind": _gvk(rt),
+                "parameters": [field_validation],
+                "responses": ok,
+            },
         },
         f"{scope}/{{name}}": {
             "get": {"x-kubernetes-group-version-kind": _gvk(rt), "responses": ok},
-            "put": {"x-kubernetes-group-version-kind": _gvk(rt), "parameters": [field_validation],
-                    "responses": ok},
-            "patch": {"x-kubernetes-group-version-kind": _gvk(rt), "parameters": [field_validation],
-                      "responses": ok},
+            "put": {
+                "x-kubernetes-group-version-kind": _gvk(rt),
+                "parameters": [field_validation],
+                "responses": ok,
+            },
+            "patch": {
+                "x-kubernetes-group-version-kind": _gvk(rt),
+                "parameters": [field_validation],
+                "responses": ok,
+            },
         },
     }
 
@@ -140,5 +179,9 @@ def v2_document(registry: Registry) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for rt in registry:
         definitions[_schema_name(rt)] = _kind_schema(rt, prefix)
-    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
-            "paths": paths, "definitions": definitions}
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "definitions": definitions,
+    }

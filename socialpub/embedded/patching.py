@@ -90,13 +90,18 @@ def apply_patch(target: Any, applied: Any) -> Any:
 def _merge(target: Any, patch: Any, *, null_deletes: bool) -> Any:
     if not isinstance(patch, dict):
         return _clone(patch)
-    result: dict[str, Any] = _clone(target) if isinstance(target, dict) else {}
+    base: dict[str, Any] = target if isinstance(target, dict) else {}
+    result: dict[str, Any] = {}
+    for key, value in base.items():  # keep the target's key order
+        if key not in patch:
+            result[key] = _clone(value)
+        elif patch[key] is not None:
+            result[key] = _merge(value, patch[key], null_deletes=null_deletes)
+        elif not null_deletes:
+            result[key] = _clone(value)
     for key, value in patch.items():
-        if value is None:
-            if null_deletes:
-                result.pop(key, None)
-        else:
-            result[key] = _merge(result.get(key), value, null_deletes=null_deletes)
+        if key not in base and value is not None:
+            result[key] = _merge(None, value, null_deletes=null_deletes)
     return result
 
 
@@ -120,9 +125,7 @@ def json_patch(target: Any, operations: Any) -> Any:
     and ``copy`` targets); array indexes must be in range and written without leading zeros.
     """
     if not isinstance(operations, list):
-        raise PatchError(
-            f"json patch must be a list of operations, not {_json_type(operations)}"
-        )
+        raise PatchError(f"json patch must be a list of operations, not {_json_type(operations)}")
     for index, operation in enumerate(operations):
         _validate_operation(index, operation)
 

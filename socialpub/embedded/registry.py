@@ -62,8 +62,15 @@ class ResourceType:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-def _core(plural: str, kind: str, *, namespaced: bool, short: tuple[str, ...] = (), status: bool = False,
-          verbs: tuple[str, ...] = _ALL_VERBS) -> ResourceType:
+def _core(
+    plural: str,
+    kind: str,
+    *,
+    namespaced: bool,
+    short: tuple[str, ...] = (),
+    status: bool = False,
+    verbs: tuple[str, ...] = _ALL_VERBS,
+) -> ResourceType:
     return ResourceType(
         group="",
         version="v1",

@@ -103,7 +103,8 @@ def _qualified_name_errors(value: str) -> list[str]:
         errors.append("name part " + _max_len_error(_NAME_MAX_LENGTH))
     if not _QUALIFIED_NAME_RE.fullmatch(name):
         errors.append(
-            "name part " + _regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+            "name part "
+            + _regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
         )
     return errors
 
@@ -301,7 +302,9 @@ class _LabelParser:
                 if _parse_int64(value) is None:
                     problems.append(
                         _invalid(
-                            f"values[{index}]", value, ["for 'Gt', 'Lt' operators, the value must be an integer"]
+                            f"values[{index}]",
+                            value,
+                            ["for 'Gt', 'Lt' operators, the value must be an integer"],
                         )
                     )
         if len(problems) == 1:
@@ -420,7 +423,9 @@ class FieldSelector:
             if split is None:
                 raise SelectorError(f"invalid selector: '{text}'; can't understand '{term}'")
             field, operator, raw_value = split
-            requirements.append(FieldRequirement(field.strip(), operator, _unescape_field_value(raw_value.strip())))
+            requirements.append(
+                FieldRequirement(field.strip(), operator, _unescape_field_value(raw_value.strip()))
+            )
         for requirement in requirements:
             if requirement.field not in supported:
                 raise SelectorError(f"field label not supported: {requirement.field}")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from socialpub.embedded import discovery, openapi
+from socialpub.embedded import discovery, openapi, protobuf
 from socialpub.embedded.cluster import Cluster, WriteOptions, WriteResult
 from socialpub.embedded.errors import ApiError, status_body
 from socialpub.embedded.registry import Registry, ResourceType
@@ -37,6 +37,12 @@ _MAX_BODY = 3 * 1024 * 1024
 _JSON = "application/json"
 _YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml")
 _TRUE = ("true", "1", "yes")
+_PATCH_TYPES = (
+    "application/merge-patch+json",
+    "application/json-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 @dataclass
@@ -207,7 +213,9 @@ class EmbeddedKubeServer:
         if rest[0] == "namespaces" and len(rest) >= 3:
             rt = lookup(group, version, rest[2])
             if rt is not None and rt.namespaced and len(rest) <= 5:
-                return _Target(rt, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None)
+                return _Target(
+                    rt, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None
+                )
         rt = lookup(group, version, rest[0])
         if rt is None or len(rest) > 3:
             raise ApiError.no_route()
@@ -231,17 +239,27 @@ class EmbeddedKubeServer:
             if method == "POST":
                 if target.namespace is None:
                     raise ApiError.method_not_allowed(method)
-                result = await self.cluster.create(rt, target.namespace, await self._body(request),
-                                                   self._write_options(query))
+                result = await self.cluster.create(
+                    rt, target.namespace, await self._body(request), self._write_options(query)
+                )
                 return self._written(result, status=201)
             if method == "DELETE":
                 deleted = await self.cluster.delete_collection(
-                    rt, target.namespace, labels=self._labels(query), fields=self._fields(rt, query),
-                    options=await self._delete_options(request), dry_run=self._dry_run(query),
+                    rt,
+                    target.namespace,
+                    labels=self._labels(query),
+                    fields=self._fields(rt, query),
+                    options=await self._delete_options(request),
+                    dry_run=self._dry_run(query),
                 )
-                return _json_response({"apiVersion": rt.api_version, "kind": rt.list_kind,
-                                       "metadata": {"resourceVersion": str(self.store.resource_version)},
-                                       "items": deleted})
+                return _json_response(
+                    {
+                        "apiVersion": rt.api_version,
+                        "kind": rt.list_kind,
+                        "metadata": {"resourceVersion": str(self.store.resource_version)},
+                        "items": deleted,
+                    }
+                )
             raise ApiError.method_not_allowed(method)
         namespace = target.namespace if target.namespace is not None else ""
         if method == "GET":
@@ -250,30 +268,45 @@ class EmbeddedKubeServer:
                 return await self._watch(request, target, extra_fields=target_fields)
             obj = self.cluster.get(rt, namespace, target.name)
             if wants_table(request.headers.get("Accept", "")):
-                return _json_response(TableBuilder(rt).table([obj], resource_version=obj["metadata"]
-                                                             .get("resourceVersion", "")))
+                return _json_response(
+                    TableBuilder(rt).table([obj], resource_version=obj["metadata"].get("resourceVersion", ""))
+                )
             return _json_response(obj)
         if method == "PUT":
-            result = await self.cluster.replace(rt, namespace, target.name, await self._body(request),
-                                                self._write_options(query), subresource=target.subresource)
+            result = await self.cluster.replace(
+                rt,
+                namespace,
+                target.name,
+                await self._body(request),
+                self._write_options(query),
+                subresource=target.subresource,
+            )
             return self._written(result)
         if method == "PATCH":
             content_type = request.content_type
-            result = await self.cluster.patch(rt, namespace, target.name, await self._body(request),
-                                              content_type, self._write_options(query),
-                                              subresource=target.subresource)
+            result = await self.cluster.patch(
+                rt,
+                namespace,
+                target.name,
+                await self._body(request),
+                content_type,
+                self._write_options(query),
+                subresource=target.subresource,
+            )
             return self._written(result, status=201 if result.created else 200)
         if method == "DELETE":
-            obj = await self.cluster.delete(rt, namespace, target.name, await self._delete_options(request),
-                                            dry_run=self._dry_run(query))
+            obj = await self.cluster.delete(
+                rt, namespace, target.name, await self._delete_options(request), dry_run=self._dry_run(query)
+            )
             return _json_response(obj)
         raise ApiError.method_not_allowed(method)
 
     def _written(self, result: WriteResult, *, status: int = 200) -> web.Response:
         headers = {}
         if result.warnings:
-            headers["Warning"] = ", ".join(f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"'
-                                           for w in result.warnings)
+            headers["Warning"] = ", ".join(
+                f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"' for w in result.warnings
+            )
         return _json_response(result.obj, status=status, headers=headers)
 
     def _list(self, request: web.Request, target: _Target) -> web.Response:
@@ -281,26 +314,39 @@ class EmbeddedKubeServer:
         if query.get("continue") and query.get("resourceVersion") not in (None, "", "0"):
             raise ApiError.bad_request("specifying resource version is not allowed when using continue")
         limit = self._int(query, "limit")
-        result = self.cluster.list(
-            target.rt, target.namespace, labels=self._labels(query), fields=self._fields(target.rt, query),
-            limit=limit if limit and limit > 0 else None, continue_token=query.get("continue") or None,
+        result = self.cluster.list_objects(
+            target.rt,
+            target.namespace,
+            labels=self._labels(query),
+            fields=self._fields(target.rt, query),
+            limit=limit if limit and limit > 0 else None,
+            continue_token=query.get("continue") or None,
         )
         if wants_table(request.headers.get("Accept", "")):
-            return _json_response(TableBuilder(target.rt).table(
-                result.items, resource_version=result.resource_version,
-                continue_token=result.continue_token, remaining=result.remaining))
+            return _json_response(
+                TableBuilder(target.rt).table(
+                    result.items,
+                    resource_version=result.resource_version,
+                    continue_token=result.continue_token,
+                    remaining=result.remaining,
+                )
+            )
         metadata: dict[str, Any] = {"resourceVersion": result.resource_version}
         if result.continue_token:
             metadata["continue"] = result.continue_token
             metadata["remainingItemCount"] = result.remaining
-        return _json_response({
-            "apiVersion": target.rt.api_version,
-            "kind": target.rt.list_kind,
-            "metadata": metadata,
-            "items": result.items,
-        })
+        return _json_response(
+            {
+                "apiVersion": target.rt.api_version,
+                "kind": target.rt.list_kind,
+                "metadata": metadata,
+                "items": result.items,
+            }
+        )
 
-    async def _watch(self, request: web.Request, target: _Target, *, extra_fields: str = "") -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, target: _Target, *, extra_fields: str = ""
+    ) -> web.StreamResponse:
         assert self.watches is not None
         query = request.query
         rt = target.rt
@@ -325,10 +371,15 @@ class EmbeddedKubeServer:
             await response.write_eof()
             return response
 
-        watcher = Watcher(rt.storage_key, target.namespace, labels, fields,
-                          since if since is not None else self.store.resource_version)
+        watcher = Watcher(
+            rt.storage_key,
+            target.namespace,
+            labels,
+            fields,
+            since if since is not None else self.store.resource_version,
+        )
         if since is None:
-            for obj in self.cluster.list(rt, target.namespace, labels=labels, fields=fields).items:
+            for obj in self.cluster.list_objects(rt, target.namespace, labels=labels, fields=fields).items:
                 watcher.queue.put_nowait(encode_event("ADDED", obj))
         self.watches.open(watcher, replay=since is not None)
         loop = asyncio.get_running_loop()
@@ -360,11 +411,14 @@ class EmbeddedKubeServer:
         return response
 
     def _bookmark(self, rt: ResourceType) -> bytes:
-        return encode_event("BOOKMARK", {
-            "kind": rt.kind,
-            "apiVersion": rt.api_version,
-            "metadata": {"resourceVersion": str(self.store.resource_version)},
-        })
+        return encode_event(
+            "BOOKMARK",
+            {
+                "kind": rt.kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+            },
+        )
 
     def _table_event(self, table: TableBuilder, line: bytes) -> bytes:
         event = json.loads(line)
@@ -376,6 +430,18 @@ class EmbeddedKubeServer:
     # Request parsing.
 
     async def _body(self, request: web.Request) -> Any:
+        if request.content_type == protobuf.PROTOBUF:
+            try:
+                return protobuf.decode_object(await request.read())
+            except (protobuf.ProtobufError, UnicodeDecodeError) as exc:
+                raise ApiError.bad_request(f"the protobuf request body could not be decoded: {exc}") from exc
+        if request.content_type not in (_JSON, *_YAML_TYPES, *_PATCH_TYPES):
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"application/json, application/yaml, {', '.join(_PATCH_TYPES)}",
+            )
         raw = await request.read()
         if not raw.strip():
             raise ApiError.bad_request("the request body is empty")
@@ -407,7 +473,8 @@ class EmbeddedKubeServer:
         validation = query.get("fieldValidation", "Warn") or "Warn"
         if validation not in ("Ignore", "Warn", "Strict"):
             raise ApiError.bad_request(
-                f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'
+                f'fieldValidation: Unsupported value: "{validation}": '
+                'supported values: "Ignore", "Strict", "Warn"'
             )
         return WriteOptions(
             dry_run=self._dry_run(query),
@@ -430,13 +497,16 @@ class EmbeddedKubeServer:
         except SelectorError as exc:
             raise ApiError.bad_request(str(exc)) from exc
 
-    def _fields(self, rt: ResourceType, query: Mapping[str, str], *, text: str | None = None) -> FieldSelector:
+    def _fields(
+        self, rt: ResourceType, query: Mapping[str, str], *, text: str | None = None
+    ) -> FieldSelector:
         supported = ["metadata.name", "metadata.namespace"]
         if rt.plural == "namespaces":
             supported.append("status.phase")
         try:
-            return FieldSelector.parse(query.get("fieldSelector", "") if text is None else text,
-                                       supported=supported)
+            return FieldSelector.parse(
+                query.get("fieldSelector", "") if text is None else text, supported=supported
+            )
         except SelectorError as exc:
             raise ApiError.bad_request(str(exc)) from exc
 

@@ -14,8 +14,12 @@ from socialpub.embedded.registry import NAMESPACE_TYPE, ResourceType
 
 __all__ = ["TableBuilder", "wants_table"]
 
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp",
-        "description": "CreationTimestamp is the time the object was created."}
+_AGE = {
+    "name": "Age",
+    "type": "date",
+    "jsonPath": ".metadata.creationTimestamp",
+    "description": "CreationTimestamp is the time the object was created.",
+}
 
 
 def wants_table(accept: str) -> bool:
@@ -29,8 +33,15 @@ class TableBuilder:
     def __init__(self, rt: ResourceType) -> None:
         columns: list[Mapping[str, Any]] = list(rt.printer_columns)
         if rt is NAMESPACE_TYPE:
-            columns = [{"name": "Status", "type": "string", "jsonPath": ".status.phase",
-                        "description": "The phase of the namespace."}, _AGE]
+            columns = [
+                {
+                    "name": "Status",
+                    "type": "string",
+                    "jsonPath": ".status.phase",
+                    "description": "The phase of the namespace.",
+                },
+                _AGE,
+            ]
         elif not columns:
             columns = [_AGE]
         self._columns = columns
@@ -42,24 +53,32 @@ class TableBuilder:
                 self._paths.append(None)
 
     def column_definitions(self) -> list[dict[str, Any]]:
-        defs = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                 "description": "Name must be unique within a namespace."}]
+        defs = [
+            {
+                "name": "Name",
+                "type": "string",
+                "format": "name",
+                "priority": 0,
+                "description": "Name must be unique within a namespace.",
+            }
+        ]
         for column in self._columns:
-            defs.append({
-                "name": column.get("name", ""),
-                "type": column.get("type", "string"),
-                "format": column.get("format", ""),
-                "description": column.get("description", ""),
-                "priority": int(column.get("priority", 0)),
-            })
+            defs.append(
+                {
+                    "name": column.get("name", ""),
+                    "type": column.get("type", "string"),
+                    "format": column.get("format", ""),
+                    "description": column.get("description", ""),
+                    "priority": int(column.get("priority", 0)),
+                }
+            )
         return defs
 
     def row(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj.get("metadata") or {}
         cells: list[Any] = [meta.get("name", "")]
         for column, path in zip(self._columns, self._paths, strict=True):
-            values = path.find(obj) if path is not None else []
-            value: Any = values if len(values) > 1 else (values[0] if values else None)
+            value = path.first(obj) if path is not None else None
             cells.append(format_cell(value, str(column.get("type", "string"))))
         return {
             "cells": cells,
@@ -70,8 +89,14 @@ class TableBuilder:
             },
         }
 
-    def table(self, objects: Iterable[Mapping[str, Any]], *, resource_version: str,
-              continue_token: str | None = None, remaining: int | None = None) -> dict[str, Any]:
+    def table(
+        self,
+        objects: Iterable[Mapping[str, Any]],
+        *,
+        resource_version: str,
+        continue_token: str | None = None,
+        remaining: int | None = None,
+    ) -> dict[str, Any]:
         metadata: dict[str, Any] = {"resourceVersion": resource_version}
         if continue_token:
             metadata["continue"] = continue_token
