@@ -632,6 +632,8 @@ class Cluster:
         name = str(meta.get("name") or "")
         causes = self._metadata_causes(rt, meta)
         warnings: list[str] = []
+        if rt.group == "" and rt.kind == "Secret" and not obj.get("type"):
+            obj["type"] = "Opaque"  # SetDefaults_Secret
         if rt.schema is not None:
             pruned = rt.schema.prune(obj)
             if pruned and options.field_validation == "Strict":

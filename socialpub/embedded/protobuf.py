@@ -87,7 +87,9 @@ def _object_meta(data: bytes) -> dict[str, Any]:
     names = {1: "name", 2: "generateName", 3: "namespace", 6: "resourceVersion"}
     for number, value in _fields(data):
         if number in names:
-            meta[names[number]] = _text(value)
+            text = _text(value)
+            if text:  # Go marshals empty strings; their JSON form omits them
+                meta[names[number]] = text
         elif number in (11, 12):
             key, raw = _entry(value)
             meta.setdefault("labels" if number == 11 else "annotations", {})[key] = raw.decode()
@@ -109,7 +111,7 @@ def _secret(fields: Fields, obj: dict[str, Any]) -> None:
     for number, value in fields:
         if number == 2:
             _string_map(obj, "data", value, binary=True)
-        elif number == 3:
+        elif number == 3 and _text(value):
             obj["type"] = _text(value)
         elif number == 4:
             _string_map(obj, "stringData", value, binary=False)

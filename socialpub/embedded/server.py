@@ -244,13 +244,14 @@ class EmbeddedKubeServer:
                 )
                 return self._written(result, status=201)
             if method == "DELETE":
+                options = await self._delete_options(request)
                 deleted = await self.cluster.delete_collection(
                     rt,
                     target.namespace,
                     labels=self._labels(query),
                     fields=self._fields(rt, query),
-                    options=await self._delete_options(request),
-                    dry_run=self._dry_run(query),
+                    options=options,
+                    dry_run=self._delete_dry_run(query, options),
                 )
                 return _json_response(
                     {
@@ -295,8 +296,9 @@ class EmbeddedKubeServer:
             )
             return self._written(result, status=201 if result.created else 200)
         if method == "DELETE":
+            options = await self._delete_options(request)
             obj = await self.cluster.delete(
-                rt, namespace, target.name, await self._delete_options(request), dry_run=self._dry_run(query)
+                rt, namespace, target.name, options, dry_run=self._delete_dry_run(query, options)
             )
             return _json_response(obj)
         raise ApiError.method_not_allowed(method)
@@ -430,12 +432,17 @@ class EmbeddedKubeServer:
     # Request parsing.
 
     async def _body(self, request: web.Request) -> Any:
-        if request.content_type == protobuf.PROTOBUF:
+        content_type = request.content_type
+        if "Content-Type" not in request.headers and request.method != "PATCH":
+            # kube-apiserver decodes a create/update without Content-Type as JSON (its first
+            # supported media type); the kubernetes client (v33+) sends no Content-Type there.
+            content_type = _JSON
+        if content_type == protobuf.PROTOBUF:
             try:
                 return protobuf.decode_object(await request.read())
             except (protobuf.ProtobufError, UnicodeDecodeError) as exc:
                 raise ApiError.bad_request(f"the protobuf request body could not be decoded: {exc}") from exc
-        if request.content_type not in (_JSON, *_YAML_TYPES, *_PATCH_TYPES):
+        if content_type not in (_JSON, *_YAML_TYPES, *_PATCH_TYPES):
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
@@ -446,7 +453,7 @@ class EmbeddedKubeServer:
         if not raw.strip():
             raise ApiError.bad_request("the request body is empty")
         try:
-            if request.content_type in _YAML_TYPES:
+            if content_type in _YAML_TYPES:
                 return yaml.safe_load(raw)
             return json.loads(raw)
         except (ValueError, yaml.YAMLError) as exc:
@@ -482,6 +489,10 @@ class EmbeddedKubeServer:
             field_manager=query.get("fieldManager") or None,
             force=_flag(query, "force"),
         )
+
+    def _delete_dry_run(self, query: Mapping[str, str], options: Mapping[str, Any]) -> bool:
+        """``dryRun=All`` in the query or, as kubectl sends it, in the DeleteOptions body."""
+        return self._dry_run(query) or options.get("dryRun") == ["All"]
 
     def _dry_run(self, query: Mapping[str, str]) -> bool:
         value = query.get("dryRun")

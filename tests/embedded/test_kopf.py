@@ -1,0 +1,388 @@
+"""The real kopf against the embedded Kubernetes API.
+
+A small operator is built inside each test on its own ``kopf.OperatorRegistry`` and run with
+``kopf.testing.KopfRunner`` (``kopf run --standalone -A`` in a thread with its own loop), logging
+in through the kubeconfig the harness writes. It keeps its state in annotations under
+``social.softsolz.uk``, as the real operator does, and writes only declared status fields, so any
+"Patching failed with inconsistencies" would be the server's fault. The tests drive it with
+kubectl and plain HTTP, exactly as a user and the REST API would, and poll with deadlines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+from kopf.testing import KopfRunner
+
+from socialpub.embedded.server import ServerSettings, apply_manifest
+from tests.kube_harness import KubeHarness
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.usefixtures("needs_kubectl")]
+
+GROUP = "social.softsolz.uk"
+VERSION = "v1alpha1"
+PLURAL = "socialposts"
+NAMESPACE = "kopf-test"
+FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+DIFFBASE = f"{GROUP}/last-handled-configuration"
+POSTS = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}"
+WATCH_START = f"Starting the watch-stream for {PLURAL}.{VERSION}.{GROUP} cluster-wide"
+WATCH_RESTART = f"Restarting the watch-stream for {PLURAL}.{VERSION}.{GROUP} cluster-wide"
+
+# What must never show up in kopf's log when it talks to a conforming server.
+LOG_RED_FLAGS = (
+    "Traceback",
+    "Patching failed with inconsistencies",
+    "Unprocessable",
+    "WatchingError",
+    "Error in the watch-stream",
+    "Ignoring an unsupported event type",
+    "internal error serving",
+    "APIClientError",
+    "APIServerError",
+    "[ERROR",
+    "[CRITICAL",
+)
+
+
+def post_manifest(name: str, *, body: str = "Hello from kopf", draft: bool = True) -> str:
+    return json.dumps(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SocialPost",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"body": body, "draft": draft, "targets": [{"accountId": 12}]},
+        }
+    )
+
+
+@dataclass
+class Journal:
+    """What the operator's handlers saw, appended from kopf's thread, read from the test's."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **entry: Any) -> None:
+        with self.lock:
+            self.entries.append({**entry, "at": time.monotonic()})
+
+    def find(self, handler: str, name: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.entries if e["handler"] == handler and e["name"] == name]
+
+
+class Records(logging.Handler):
+    """Every log record of the process while the operator runs (kopf's, the server's, aiohttp's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("[%(levelname)s] %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(list(self.lines))
+
+
+def build_operator(journal: Journal) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings]:
+    registry = kopf.OperatorRegistry()
+    settings = kopf.OperatorSettings()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = FINALIZER
+    # Short server-side watch timeouts: kopf reconnects from its last resourceVersion every
+    # couple of seconds, which is also how the 410 Expired path is reached.
+    settings.watching.server_timeout = 2
+    settings.watching.client_timeout = 10
+    settings.watching.connect_timeout = 2
+    settings.watching.inactivity_timeout = 10
+    settings.networking.request_timeout = 10
+    settings.networking.connect_timeout = 2
+    settings.networking.error_backoffs = (0.1, 0.2, 0.5)
+    settings.posting.level = logging.INFO  # handler outcomes become Kubernetes Events
+    settings.queueing.idle_timeout = 0.5
+    settings.queueing.exit_timeout = 0.5
+    settings.queueing.error_delays = (0.1, 0.2, 0.5, 1)
+    settings.process.ultimate_exiting_timeout = 5
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="on_create", registry=registry)
+    async def on_create(name: str, spec: kopf.Spec, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+        journal.add(handler="create", name=name, spec=dict(spec))
+        patch.status["phase"] = "draft" if spec.get("draft") else "scheduled"
+        logger.info("created %s", name)
+
+    @kopf.on.update(GROUP, VERSION, PLURAL, id="on_update", registry=registry)
+    async def on_update(
+        name: str, spec: kopf.Spec, diff: kopf.Diff, patch: kopf.Patch, meta: kopf.Meta, **_: Any
+    ) -> None:
+        journal.add(
+            handler="update",
+            name=name,
+            diff=[(op, tuple(path), old, new) for op, path, old, new in diff],
+            generation=meta.get("generation"),
+        )
+        patch.status["phase"] = "draft" if spec.get("draft") else "scheduled"
+        patch.status["observedGeneration"] = meta.get("generation")
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, id="on_delete", registry=registry)
+    async def on_delete(name: str, meta: kopf.Meta, **_: Any) -> None:
+        journal.add(
+            handler="delete",
+            name=name,
+            deletion_timestamp=meta.get("deletionTimestamp"),
+            finalizers=list(meta.get("finalizers") or []),
+        )
+
+    return registry, settings
+
+
+@contextlib.contextmanager
+def running_operator(
+    kube: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[KopfRunner, Journal, Records]]:
+    """Run the operator until the block ends; then check kopf stopped and logged nothing alarming."""
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    journal = Journal()
+    registry, settings = build_operator(journal)
+    records = Records()
+    root = logging.getLogger()
+    saved_level, saved_handlers = root.level, list(root.handlers)
+    root.addHandler(records)
+    runner = KopfRunner(
+        ["run", "--standalone", "--all-namespaces", "--verbose"],
+        registry=registry,
+        settings=settings,
+        timeout=30,
+    )
+    try:
+        with runner:
+            wait_for(lambda: WATCH_START in records.text(), what="kopf to watch SocialPosts")
+            yield runner, journal, records
+    finally:
+        # kopf configured the root logger for its CLI run: undo it, so no later test logs into
+        # the closed stream of the finished click runner.
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert not runner._thread.is_alive()
+    assert runner.exit_code == 0, runner.output
+    assert runner.exception is None
+    log = runner.output + "\n" + records.text()
+    flagged = [line for line in log.splitlines() if any(flag in line for flag in LOG_RED_FLAGS)]
+    assert not flagged, "kopf logged errors:\n" + "\n".join(flagged)
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 15.0, what: str = "the condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def get_json(kube: KubeHarness, path: str) -> Any:
+    """GET ``path`` as a plain HTTP client would; ``None`` on 404."""
+    try:
+        with urllib.request.urlopen(kube.url + path, timeout=10) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def get_post(kube: KubeHarness, name: str) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = get_json(kube, f"{POSTS}/{name}")
+    return result
+
+
+def post_events(kube: KubeHarness, name: str) -> list[dict[str, Any]]:
+    events = get_json(kube, f"/api/v1/namespaces/{NAMESPACE}/events")["items"]
+    return [e for e in events if e.get("involvedObject", {}).get("name") == name]
+
+
+@pytest.fixture
+def kube_ns(kube: KubeHarness) -> KubeHarness:
+    kube.kubectl("create", "namespace", NAMESPACE)
+    return kube
+
+
+@pytest.fixture
+def short_history_kube(tmp_path: Path) -> Iterator[KubeHarness]:
+    """A server keeping only 3 changes, so a watch resuming after a few writes gets 410 Expired."""
+    harness = KubeHarness(tmp_path / "state", ServerSettings(history=3)).start()
+    try:
+        harness.kubectl("create", "namespace", NAMESPACE)
+        yield harness
+    finally:
+        harness.close()
+
+
+def test_create_update_delete_with_finalizer_and_events(
+    kube_ns: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = kube_ns
+    with running_operator(kube, monkeypatch) as (_runner, journal, _records):
+        kube.kubectl("apply", "-f", "-", input=post_manifest("p1"))
+
+        # Create: the handler ran once, its status patch went through /status, and kopf left its
+        # finalizer and diff-base (but no progress records: they are purged on success).
+        post = wait_for(
+            lambda: (p := get_post(kube, "p1")) and p.get("status", {}).get("phase") == "draft" and p,
+            what="the create handler's status.phase",
+        )
+        assert [e["spec"]["body"] for e in journal.find("create", "p1")] == ["Hello from kopf"]
+        meta = post["metadata"]
+        assert FINALIZER in meta["finalizers"]
+        post = wait_for(
+            lambda: (p := get_post(kube, "p1")) and DIFFBASE in p["metadata"].get("annotations", {}) and p,
+            what="kopf's diff-base annotation",
+        )
+        annotations = post["metadata"]["annotations"]
+        assert json.loads(annotations[DIFFBASE])["spec"]["body"] == "Hello from kopf"
+        assert not [k for k in annotations if k.startswith(f"{GROUP}/on_")], annotations
+        assert post["metadata"]["generation"] == 1
+
+        # Update: the handler sees exactly the spec diff.
+        kube.kubectl(
+            "-n",
+            NAMESPACE,
+            "patch",
+            "socialpost",
+            "p1",
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"body": "Edited", "draft": False}}),
+        )
+        update = wait_for(lambda: journal.find("update", "p1"), what="the update handler")[0]
+        assert sorted(update["diff"]) == [
+            ("change", ("spec", "body"), "Hello from kopf", "Edited"),
+            ("change", ("spec", "draft"), True, False),
+        ]
+        assert update["generation"] == 2
+        post = wait_for(
+            lambda: (p := get_post(kube, "p1")) and p.get("status", {}).get("observedGeneration") == 2 and p,
+            what="the update handler's status patch",
+        )
+        assert post["status"]["phase"] == "scheduled"
+        assert post["metadata"]["generation"] == 2  # status writes do not bump the generation
+        wait_for(
+            lambda: json.loads(get_post(kube, "p1")["metadata"]["annotations"][DIFFBASE])["spec"]["body"]
+            == "Edited",
+            what="the diff-base to follow the update",
+        )
+        assert len(journal.find("create", "p1")) == 1
+
+        # Delete: kubectl blocks until kopf ran the delete handler and removed its finalizer.
+        kube.kubectl("-n", NAMESPACE, "delete", "socialpost", "p1", "--wait=true", "--timeout=20s")
+        returned = time.monotonic()
+        deleted = journal.find("delete", "p1")
+        assert len(deleted) == 1
+        assert deleted[0]["at"] < returned
+        assert deleted[0]["deletion_timestamp"]
+        assert FINALIZER in deleted[0]["finalizers"]
+        assert get_post(kube, "p1") is None
+
+        # Kubernetes Events for each handler, attached to the post.
+        def handler_events() -> list[str] | None:
+            messages = [e["message"] for e in post_events(kube, "p1")]
+            wanted = ("on_create' succeeded", "on_update' succeeded", "on_delete' succeeded")
+            return messages if all(any(w in m for m in messages) for w in wanted) else None
+
+        try:
+            wait_for(handler_events, what="kopf's Events for the create, update and delete handlers")
+        except AssertionError:
+            print(json.dumps(get_json(kube, "/api/v1/events"), indent=1))
+            raise
+        event = post_events(kube, "p1")[0]
+        assert event["involvedObject"]["kind"] == "SocialPost"
+        assert event["involvedObject"]["apiVersion"] == f"{GROUP}/{VERSION}"
+        assert event["involvedObject"]["uid"] == meta["uid"]
+        assert event["metadata"]["name"].startswith("kopf-event-")
+        assert event["reason"] == "Logging"
+        assert event["type"] == "Normal"
+
+
+def test_operator_resumes_existing_objects_without_rerunning_handlers(
+    kube_ns: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted operator finds its own state in the annotations and does not redo the work."""
+    kube = kube_ns
+    with running_operator(kube, monkeypatch) as (_runner, journal, _records):
+        kube.kubectl("apply", "-f", "-", input=post_manifest("p2"))
+        wait_for(
+            lambda: (p := get_post(kube, "p2")) and DIFFBASE in p["metadata"].get("annotations", {}),
+            what="p2 to be handled",
+        )
+    with running_operator(kube, monkeypatch) as (_runner, journal, records):
+        kube.kubectl("apply", "-f", "-", input=post_manifest("p3"))
+        wait_for(lambda: journal.find("create", "p3"), what="p3 to be handled by the new operator")
+        assert journal.find("create", "p2") == []
+        assert journal.find("update", "p2") == []
+
+
+def test_watch_expiry_makes_kopf_relist_and_keep_working(
+    short_history_kube: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """410 Expired on a watch resumption: kopf relists and carries on.
+
+    kopf resumes each watch from the last resourceVersion it saw for that resource. With a
+    history of 3 changes, a handful of writes to other kinds while the SocialPost watch is open
+    push that version out, so the reconnection after ``server_timeout`` gets an ``ERROR`` event
+    with a 410 Status, which is the only watch error kopf survives (by relisting).
+    """
+    kube = short_history_kube
+    server = kube.server
+    assert server is not None
+    with running_operator(kube, monkeypatch) as (_runner, journal, records):
+        kube.kubectl("apply", "-f", "-", input=post_manifest("before"))
+        wait_for(
+            lambda: (p := get_post(kube, "before")) and DIFFBASE in p["metadata"].get("annotations", {}),
+            what="the first post to be handled",
+        )
+        restarts = records.text().count(WATCH_RESTART)
+
+        for i in range(8):
+            config_map = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"churn-{i}", "namespace": NAMESPACE},
+                "data": {"i": str(i)},
+            }
+            kube.call(apply_manifest(server.cluster, server.registry, config_map))
+        assert server.store.history_floor > int(get_post(kube, "before")["metadata"]["resourceVersion"])
+
+        wait_for(
+            lambda: records.text().count(WATCH_RESTART) > restarts,
+            what="kopf to get 410 Expired and restart the SocialPost watch",
+        )
+        kube.kubectl("apply", "-f", "-", input=post_manifest("after", draft=False))
+        wait_for(
+            lambda: (p := get_post(kube, "after")) and p.get("status", {}).get("phase") == "scheduled",
+            what="a post created after the relist to be handled",
+        )
+        kube.kubectl("-n", NAMESPACE, "delete", "socialpost", "after", "--wait=true", "--timeout=20s")
+        assert journal.find("delete", "after")
+        assert len(journal.find("create", "before")) == 1
