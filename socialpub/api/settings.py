@@ -1,0 +1,26 @@
+"""Settings of the api process, read from the environment (``SOCIALPUB_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["ApiSettings"]
+
+
+@dataclass
+class ApiSettings:
+    kubeconfig: str | None = None
+    """Kubeconfig to reach the Kubernetes API; ``None`` = ``$KUBECONFIG`` or the in-cluster account."""
+    max_body_bytes: int = 1024 * 1024
+    idempotency_ttl_seconds: int = 24 * 3600
+    idempotency_lease_seconds: int = 60
+    """An in-flight idempotency claim older than this is presumed abandoned (its api replica died)."""
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        return cls(
+            kubeconfig=os.environ.get("KUBECONFIG") or None,
+            max_body_bytes=int(os.environ.get("SOCIALPUB_MAX_BODY_BYTES", 1024 * 1024)),
+            idempotency_ttl_seconds=int(os.environ.get("SOCIALPUB_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
+        )

@@ -1,0 +1,60 @@
+"""What each network accepts: text limits and media rules, shared by the api's validation and
+the operator's adapters so that a post accepted at create time is one the platform will take.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+__all__ = ["PLATFORM_RULES", "Platform", "PlatformRules", "count_hashtags", "text_problems"]
+
+_HASHTAG = re.compile(r"(?<![\w#])#\w+", re.UNICODE)
+
+
+class Platform(enum.StrEnum):
+    LINKEDIN = "linkedin"
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+
+
+@dataclass(frozen=True)
+class PlatformRules:
+    max_chars: int
+    max_hashtags: int | None = None
+    requires_media: bool = False
+    max_media: int = 10
+
+
+PLATFORM_RULES: dict[Platform, PlatformRules] = {
+    Platform.LINKEDIN: PlatformRules(max_chars=3000, max_media=9),
+    Platform.FACEBOOK: PlatformRules(max_chars=63206, max_media=10),
+    Platform.INSTAGRAM: PlatformRules(max_chars=2200, max_hashtags=30, requires_media=True, max_media=10),
+}
+
+
+def count_hashtags(text: str) -> int:
+    return len(_HASHTAG.findall(text))
+
+
+def text_problems(platform: Platform, text: str, *, media_count: int) -> list[str]:
+    """Why ``text`` with ``media_count`` images cannot be published on ``platform`` (empty if it can)."""
+    rules = PLATFORM_RULES[platform]
+    problems = []
+    if len(text) > rules.max_chars:
+        problems.append(
+            f"{platform.value} allows at most {rules.max_chars} characters; this text has {len(text)}"
+        )
+    if rules.max_hashtags is not None and count_hashtags(text) > rules.max_hashtags:
+        problems.append(
+            f"{platform.value} allows at most {rules.max_hashtags} hashtags; this text has "
+            f"{count_hashtags(text)}"
+        )
+    if rules.requires_media and media_count == 0:
+        problems.append(f"{platform.value} requires at least one image")
+    if media_count > rules.max_media:
+        problems.append(
+            f"{platform.value} allows at most {rules.max_media} images; this post has {media_count}"
+        )
+    return problems
