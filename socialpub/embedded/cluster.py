@@ -591,6 +591,11 @@ class Cluster:
         if not isinstance(body, dict):
             raise ApiError.bad_request("the request body must be a JSON or YAML object")
         obj: dict[str, Any] = _clone(body)
+        if not rt.custom:
+            # kube-apiserver's typed decoder defaults a missing kind/apiVersion from the URL (the
+            # kubernetes client omits them); custom kinds decode as unstructured and need both.
+            obj["kind"] = obj.get("kind") or rt.kind
+            obj["apiVersion"] = obj.get("apiVersion") or rt.api_version
         kind = obj.get("kind")
         api_version = obj.get("apiVersion")
         if not kind:

@@ -114,7 +114,9 @@ def build_operator(journal: Journal) -> tuple[kopf.OperatorRegistry, kopf.Operat
     settings.networking.request_timeout = 10
     settings.networking.connect_timeout = 2
     settings.networking.error_backoffs = (0.1, 0.2, 0.5)
-    settings.posting.level = logging.INFO  # handler outcomes become Kubernetes Events
+    settings.posting.enabled = True
+    settings.posting.loggers = True  # handler log lines (and outcomes) become Kubernetes Events
+    settings.posting.level = logging.INFO
     settings.queueing.idle_timeout = 0.5
     settings.queueing.exit_timeout = 0.5
     settings.queueing.error_delays = (0.1, 0.2, 0.5, 1)
@@ -125,9 +127,12 @@ def build_operator(journal: Journal) -> tuple[kopf.OperatorRegistry, kopf.Operat
         return kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.create(GROUP, VERSION, PLURAL, id="on_create", registry=registry)
-    async def on_create(name: str, spec: kopf.Spec, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    async def on_create(
+        name: str, spec: kopf.Spec, patch: kopf.Patch, body: kopf.Body, logger: Any, **_: Any
+    ) -> None:
         journal.add(handler="create", name=name, spec=dict(spec))
         patch.status["phase"] = "draft" if spec.get("draft") else "scheduled"
+        kopf.info(body, reason="Accepted", message=f"post {name} accepted")
         logger.info("created %s", name)
 
     @kopf.on.update(GROUP, VERSION, PLURAL, id="on_update", registry=registry)
@@ -311,18 +316,18 @@ def test_create_update_delete_with_finalizer_and_events(
             wanted = ("on_create' succeeded", "on_update' succeeded", "on_delete' succeeded")
             return messages if all(any(w in m for m in messages) for w in wanted) else None
 
-        try:
-            wait_for(handler_events, what="kopf's Events for the create, update and delete handlers")
-        except AssertionError:
-            print(json.dumps(get_json(kube, "/api/v1/events"), indent=1))
-            raise
-        event = post_events(kube, "p1")[0]
-        assert event["involvedObject"]["kind"] == "SocialPost"
-        assert event["involvedObject"]["apiVersion"] == f"{GROUP}/{VERSION}"
-        assert event["involvedObject"]["uid"] == meta["uid"]
-        assert event["metadata"]["name"].startswith("kopf-event-")
-        assert event["reason"] == "Logging"
-        assert event["type"] == "Normal"
+        wait_for(handler_events, what="kopf's Events for the create, update and delete handlers")
+        events = post_events(kube, "p1")
+        for event in events:
+            assert event["involvedObject"]["kind"] == "SocialPost"
+            assert event["involvedObject"]["apiVersion"] == f"{GROUP}/{VERSION}"
+            assert event["involvedObject"]["namespace"] == NAMESPACE
+            assert event["involvedObject"]["uid"] == meta["uid"]
+            assert event["metadata"]["name"].startswith("kopf-event-")
+            assert event["type"] == "Normal"
+        by_reason = {(e["reason"], e["message"]) for e in events}
+        assert ("Accepted", "post p1 accepted") in by_reason
+        assert ("Logging", "created p1") in by_reason
 
 
 def test_operator_resumes_existing_objects_without_rerunning_handlers(
