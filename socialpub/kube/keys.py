@@ -7,6 +7,7 @@ watch round trip) and looks keys up by hash.
 from __future__ import annotations
 
 import base64
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,13 +22,14 @@ from socialpub.kube.resources import (
     SECRETS,
     SYSTEM_NAMESPACE,
 )
-from socialpub.models.keys import Mode, Scope, hash_key, key_id, new_key
+from socialpub.models.keys import Mode, Scope, checksum_ok, hash_key, key_id, new_key
 
 __all__ = [
     "API_KEY_SELECTOR",
     "ApiKeyRecord",
     "create_key",
     "ensure_system_namespace",
+    "find_key",
     "list_keys",
     "revoke_key",
 ]
@@ -121,6 +123,19 @@ async def list_keys(client: KubeClient, *, tenant: str) -> list[ApiKeyRecord]:
     )
     records = [r for r in (ApiKeyRecord.from_secret(s) for s in secrets) if r is not None]
     return sorted(records, key=lambda r: r.created_at)
+
+
+async def find_key(client: KubeClient, key: str) -> ApiKeyRecord | None:
+    """The record of ``key`` (revoked or not), or ``None`` if it is malformed or unknown."""
+    if not checksum_ok(key):
+        return None
+    digest = hash_key(key)
+    try:
+        secret = await client.get(SECRETS, f"apikey-{key_id(digest)}", SYSTEM_NAMESPACE)
+    except NotFound:
+        return None
+    record = ApiKeyRecord.from_secret(secret)
+    return record if record is not None and hmac.compare_digest(record.key_hash, digest) else None
 
 
 async def revoke_key(client: KubeClient, *, tenant: str, key_id_: str) -> ApiKeyRecord:

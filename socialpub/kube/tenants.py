@@ -11,7 +11,7 @@ from socialpub.kube.namespaces import ensure_namespace
 from socialpub.kube.resources import LABEL_MODE, LABEL_TENANT, TENANTS
 from socialpub.models.keys import Mode
 
-__all__ = ["Tenant", "TenantNameError", "ensure_tenant", "get_tenant"]
+__all__ = ["Tenant", "TenantNameError", "check_tenant_name", "ensure_tenant", "get_tenant", "list_tenants"]
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -43,10 +43,16 @@ class Tenant:
         )
 
 
-async def ensure_tenant(client: KubeClient, name: str, *, display_name: str | None = None) -> Tenant:
-    """Create the tenant ``name`` and its namespaces; running it again changes nothing."""
+def check_tenant_name(name: str) -> str:
+    """``name`` if it can name a tenant; raises :class:`TenantNameError` otherwise."""
     if not _NAME.match(name):
         raise TenantNameError(f"invalid tenant name {name!r}: use 1-40 lowercase letters, digits and '-'")
+    return name
+
+
+async def ensure_tenant(client: KubeClient, name: str, *, display_name: str | None = None) -> Tenant:
+    """Create the tenant ``name`` and its namespaces; running it again changes nothing."""
+    check_tenant_name(name)
     tenant = Tenant(name, display_name or name, f"{name}-live", f"{name}-sandbox")
     try:
         obj = await client.create(
@@ -75,3 +81,9 @@ async def ensure_tenant(client: KubeClient, name: str, *, display_name: str | No
 async def get_tenant(client: KubeClient, name: str) -> Tenant:
     """The tenant ``name``; raises :class:`~socialpub.kube.client.NotFound` if there is none."""
     return Tenant.from_object(await client.get(TENANTS, name))
+
+
+async def list_tenants(client: KubeClient) -> list[Tenant]:
+    """Every tenant, by name."""
+    items, _ = await client.list(TENANTS)
+    return sorted((Tenant.from_object(obj) for obj in items), key=lambda t: t.name)

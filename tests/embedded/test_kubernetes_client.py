@@ -139,7 +139,9 @@ def test_custom_object_crud(api: client.ApiClient) -> None:
         co.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "p1")
     assert gone.value.status == 404
     cluster_wide = co.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in cluster_wide["items"]] == [(ns, "p2")]
+    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in cluster_wide["items"]] == [
+        (ns, "p2")
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +151,9 @@ def test_custom_object_crud(api: client.ApiClient) -> None:
 
 def test_core_namespaces_secrets_configmaps(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
-    ns = core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="core", labels={"t": "1"})))
+    ns = core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name="core", labels={"t": "1"}))
+    )
     assert ns.status.phase == "Active"
     assert ns.metadata.uid
     names = {n.metadata.name for n in core.list_namespace().items}
@@ -212,12 +216,20 @@ def test_watch_from_resource_version_sees_exactly_the_later_changes(api: client.
 
     co.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, post("w1"))
     co.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "w1", {"spec": {"body": "changed"}})
-    co.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "before", {"metadata": {"labels": {"x": "y"}}})
+    co.patch_namespaced_custom_object(
+        GROUP, VERSION, ns, PLURAL, "before", {"metadata": {"labels": {"x": "y"}}}
+    )
     co.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "w1")
 
     events = list(
         watch.Watch().stream(
-            co.list_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, resource_version=rv, timeout_seconds=1
+            co.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            ns,
+            PLURAL,
+            resource_version=rv,
+            timeout_seconds=1,
         )
     )
     seen = [(e["type"], e["object"]["metadata"]["name"]) for e in events]
@@ -236,16 +248,26 @@ def test_watch_from_expired_resource_version_raises_410(tmp_path: Path) -> None:
             ns = make_namespace(api, "expiry")
             co = client.CustomObjectsApi(api)
             co.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, post("p"))
-            old_rv = co.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["metadata"]["resourceVersion"]
+            old_rv = co.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["metadata"][
+                "resourceVersion"
+            ]
             for i in range(8):
-                co.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "p", {"spec": {"body": f"v{i}"}})
+                co.patch_namespaced_custom_object(
+                    GROUP, VERSION, ns, PLURAL, "p", {"spec": {"body": f"v{i}"}}
+                )
 
             # The stream sees an ERROR event carrying a 410 Status. Watch.stream documents that it
             # then resumes once and, when that is too old as well, raises ApiException(410); with
             # timeout_seconds it does not retry and raises at once. Both paths end in the raise.
             for kwargs in ({"timeout_seconds": 1}, {}):
                 stream = watch.Watch().stream(
-                    co.list_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, resource_version=old_rv, **kwargs
+                    co.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    ns,
+                    PLURAL,
+                    resource_version=old_rv,
+                    **kwargs,
                 )
                 with pytest.raises(ApiException) as expired:
                     next(stream)
@@ -254,7 +276,9 @@ def test_watch_from_expired_resource_version_raises_410(tmp_path: Path) -> None:
                 assert "too old resource version" in str(expired.value.reason)
 
             # A watch from the current version works.
-            current = co.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["metadata"]["resourceVersion"]
+            current = co.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["metadata"][
+                "resourceVersion"
+            ]
             stream = watch.Watch().stream(
                 co.list_namespaced_custom_object,
                 GROUP,

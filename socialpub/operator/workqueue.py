@@ -1,0 +1,80 @@
+"""Per-object work: at most one task per key at a time, re-run when more work arrived meanwhile.
+
+Every change the operator sees only *submits* a key; the worker then reads the latest state and
+does whatever is needed (level-triggered), so bursts of events collapse into one reconcile and
+two workers never race on the same object. Failures are retried with a capped backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+
+__all__ = ["WorkQueue"]
+
+logger = logging.getLogger(__name__)
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        handler: Callable[[Hashable], Awaitable[None]],
+        *,
+        concurrency: int = 64,
+        retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
+    ) -> None:
+        self._handler = handler
+        self._limit = asyncio.Semaphore(concurrency)
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+        self._again: set[Hashable] = set()
+        self._retry_delays = retry_delays
+        self._closed = False
+
+    def submit(self, key: Hashable) -> None:
+        if self._closed:
+            return
+        if key in self._tasks:
+            self._again.add(key)
+            return
+        self._tasks[key] = asyncio.create_task(self._work(key), name=f"work:{key}")
+
+    def busy(self, key: Hashable) -> bool:
+        return key in self._tasks
+
+    async def _work(self, key: Hashable) -> None:
+        failures = 0
+        try:
+            while True:
+                self._again.discard(key)
+                try:
+                    async with self._limit:
+                        await self._handler(key)
+                    failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    delay = self._retry_delays[min(failures, len(self._retry_delays) - 1)]
+                    failures += 1
+                    logger.exception("work on %s failed; retrying in %ss", key, delay)
+                    await asyncio.sleep(delay)
+                    self._again.add(key)
+                if key not in self._again or self._closed:
+                    return
+        finally:
+            self._tasks.pop(key, None)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def idle(self) -> None:
+        """Wait until no work is running (for tests and clean shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)

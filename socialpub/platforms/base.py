@@ -1,0 +1,105 @@
+"""The adapter interface every platform implements, and the three ways a publish can fail.
+
+The operator never talks to a network directly: it hands an adapter a :class:`PublishRequest`
+(everything needed to publish one target, frozen at release) and gets a :class:`Published` or
+one of the errors below. Each adapter maps its platform's errors onto these classes, so retry
+and dead-letter decisions are made once, in the operator, for every platform alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "Adapter",
+    "MediaItem",
+    "PermanentError",
+    "PublishError",
+    "PublishRequest",
+    "Published",
+    "ReconnectError",
+    "TransientError",
+]
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    url: str
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """One target's publish, as the adapter needs it."""
+
+    nonce: str
+    """Stable per target (its uid): lets the "did this land?" check recognise our own post."""
+    attempt: int
+    """1 for the first attempt; the attempt this request is (or was, when resolving)."""
+    platform: str
+    account_external_id: str
+    text: str
+    media: tuple[MediaItem, ...] = ()
+    access_token: str | None = None
+    """The decrypted token for live accounts; ``None`` in the sandbox."""
+    started_at: float = 0.0
+    """Wall-clock time the attempt was claimed, to bound "recent posts" searches."""
+
+
+@dataclass(frozen=True)
+class Published:
+    external_id: str
+    url: str
+
+
+class PublishError(Exception):
+    """A publish that did not happen (or whose outcome must be treated as not having happened)."""
+
+    classification = "transient"
+
+    def __init__(self, message: str, *, code: str = "publish_failed") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class TransientError(PublishError):
+    """Try again later (5xx, timeouts, throttling); ``retry_after`` if the platform said when."""
+
+    classification = "transient"
+
+    def __init__(
+        self, message: str, *, code: str = "transient_error", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentError(PublishError):
+    """Retrying cannot help (invalid media, content rejected): dead-letter at once."""
+
+    classification = "permanent"
+
+
+class ReconnectError(PublishError):
+    """The account's authorization is gone (expired or revoked token): a person must reconnect it."""
+
+    classification = "reconnect"
+
+    def __init__(self, message: str, *, code: str = "reconnect_required", revoked: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.revoked = revoked
+
+
+class Adapter(Protocol):
+    """What the operator needs from a platform."""
+
+    async def publish(self, request: PublishRequest) -> Published:
+        """Publish, or raise a :class:`PublishError` subclass."""
+        ...
+
+    async def find_published(self, request: PublishRequest) -> Published | None:
+        """Did an earlier attempt of ``request`` land? Asked before retrying an attempt whose outcome is
+        unknown (the operator stopped mid-call, a timeout, a dropped connection)."""
+        ...
