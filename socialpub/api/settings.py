@@ -16,6 +16,10 @@ class ApiSettings:
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_lease_seconds: int = 60
     """An in-flight idempotency claim older than this is presumed abandoned (its api replica died)."""
+    idempotency_sweep_seconds: float = 3600.0
+    """How often expired idempotency records are deleted (any replica may do it; it is idempotent)."""
+    startup_sync_seconds: float = 15.0
+    """How long startup waits for the caches' first list before serving anyway (``/readyz`` says 503)."""
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -23,4 +27,5 @@ class ApiSettings:
             kubeconfig=os.environ.get("KUBECONFIG") or None,
             max_body_bytes=int(os.environ.get("SOCIALPUB_MAX_BODY_BYTES", 1024 * 1024)),
             idempotency_ttl_seconds=int(os.environ.get("SOCIALPUB_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
+            idempotency_lease_seconds=int(os.environ.get("SOCIALPUB_IDEMPOTENCY_LEASE_SECONDS", 60)),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,15 +21,55 @@ from socialpub.kube.resources import Resource
 __all__ = [
     "AlreadyExists",
     "Conflict",
+    "Connection",
     "Expired",
     "Invalid",
     "KubeClient",
     "KubeError",
     "NotFound",
+    "load_connection",
 ]
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to reach the Kubernetes API (what kubectl would use)."""
+
+    server: str
+    token: str | None = None
+    ca_path: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    verify: bool = True
+
+
+def load_connection(kubeconfig: str | None = None, *, context: str | None = None) -> Connection:
+    """Read ``kubeconfig`` (or ``$KUBECONFIG``), else the in-cluster service account, with the
+    official client's loaders — so every exec/token/certificate form kubectl accepts works here."""
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
+    cfg = k8s_client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        load = k8s_config.load_kube_config
+        load(config_file=path, context=context, client_configuration=cfg, persist_config=False)
+    else:
+        k8s_config.load_incluster_config(client_configuration=cfg)
+    token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    if token and token.lower().startswith("bearer "):
+        token = token[7:]
+    return Connection(
+        server=str(cfg.host),
+        token=token or None,
+        ca_path=cfg.ssl_ca_cert or None,
+        cert_path=cfg.cert_file or None,
+        key_path=cfg.key_file or None,
+        verify=bool(cfg.verify_ssl),
+    )
 
 
 class KubeError(Exception):
@@ -110,23 +151,11 @@ class KubeClient:
     @classmethod
     def from_config(cls, kubeconfig: str | None = None, *, context: str | None = None) -> KubeClient:
         """Connect as kubectl would: ``kubeconfig`` or ``$KUBECONFIG``, else the in-cluster account."""
-        from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-
-        cfg = k8s_client.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG")
-        if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            load = k8s_config.load_kube_config
-            load(config_file=path, context=context, client_configuration=cfg, persist_config=False)
-        else:
-            k8s_config.load_incluster_config(client_configuration=cfg)
-        headers: dict[str, str] = {}
-        token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
-        if token:
-            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
-        verify: bool | str = cfg.ssl_ca_cert or bool(cfg.verify_ssl)
-        cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file and cfg.key_file else None
-        return cls(str(cfg.host), headers=headers, verify=verify, cert=cert)
+        conn = load_connection(kubeconfig, context=context)
+        headers = {"Authorization": f"Bearer {conn.token}"} if conn.token else {}
+        verify: bool | str = conn.ca_path or conn.verify
+        cert = (conn.cert_path, conn.key_path) if conn.cert_path and conn.key_path else None
+        return cls(conn.server, headers=headers, verify=verify, cert=cert)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -8,7 +8,15 @@ import enum
 import re
 from dataclasses import dataclass
 
-__all__ = ["PLATFORM_RULES", "Platform", "PlatformRules", "count_hashtags", "text_problems"]
+__all__ = [
+    "PLATFORM_RULES",
+    "Platform",
+    "PlatformRules",
+    "count_hashtags",
+    "length_problems",
+    "media_problems",
+    "text_problems",
+]
 
 _HASHTAG = re.compile(r"(?<![\w#])#\w+", re.UNICODE)
 
@@ -38,8 +46,8 @@ def count_hashtags(text: str) -> int:
     return len(_HASHTAG.findall(text))
 
 
-def text_problems(platform: Platform, text: str, *, media_count: int) -> list[str]:
-    """Why ``text`` with ``media_count`` images cannot be published on ``platform`` (empty if it can)."""
+def length_problems(platform: Platform, text: str) -> list[str]:
+    """Why ``text`` is too long (or has too many hashtags) for ``platform``; empty if it fits."""
     rules = PLATFORM_RULES[platform]
     problems = []
     if len(text) > rules.max_chars:
@@ -51,6 +59,17 @@ def text_problems(platform: Platform, text: str, *, media_count: int) -> list[st
             f"{platform.value} allows at most {rules.max_hashtags} hashtags; this text has "
             f"{count_hashtags(text)}"
         )
+    return problems
+
+
+def media_problems(platform: Platform, media_count: int) -> list[str]:
+    """Why ``media_count`` images cannot go to ``platform``; empty if they can.
+
+    Kept apart from :func:`length_problems` so that a caller can say which field is at fault
+    (the text of one target, or the post's media).
+    """
+    rules = PLATFORM_RULES[platform]
+    problems = []
     if rules.requires_media and media_count == 0:
         problems.append(f"{platform.value} requires at least one image")
     if media_count > rules.max_media:
@@ -58,3 +77,8 @@ def text_problems(platform: Platform, text: str, *, media_count: int) -> list[st
             f"{platform.value} allows at most {rules.max_media} images; this post has {media_count}"
         )
     return problems
+
+
+def text_problems(platform: Platform, text: str, *, media_count: int) -> list[str]:
+    """Why ``text`` with ``media_count`` images cannot be published on ``platform`` (empty if it can)."""
+    return length_problems(platform, text) + media_problems(platform, media_count)

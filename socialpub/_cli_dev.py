@@ -1,0 +1,247 @@
+"""``socialpub dev`` and ``socialpub api``: the processes that serve.
+
+``socialpub dev`` runs the whole system in one process for a laptop: the embedded Kubernetes
+API (CRDs applied, kubeconfig written), a demo tenant with sandbox accounts and a test key, and
+the api as an asyncio task beside it, reaching the embedded API over HTTP like any client.
+``socialpub api`` is the container command: uvicorn with the api's app factory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from socialpub._cli_common import CliError, default_crds_dir, default_port, default_state_dir
+from socialpub.api.settings import ApiSettings
+from socialpub.kube.accounts import account_id, ensure_sandbox_account
+from socialpub.kube.client import KubeClient
+from socialpub.kube.keys import create_key, find_key
+from socialpub.kube.tenants import Tenant, ensure_tenant
+from socialpub.models.keys import Mode, Scope
+from socialpub.models.platforms import Platform
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["DEMO_ACCOUNTS", "DEMO_TENANT", "api", "dev", "run_dev", "seed_demo"]
+
+_API_APP = "socialpub.api.app"
+
+DEMO_TENANT = "demo"
+DEMO_ACCOUNTS = (
+    (Platform.LINKEDIN, "Acme Co"),
+    (Platform.FACEBOOK, "Acme Co"),
+    (Platform.INSTAGRAM, "@acme"),
+)
+
+
+def _load_create_app() -> Callable[[ApiSettings], FastAPI] | None:
+    """The api's app factory, or ``None`` while :mod:`socialpub.api.app` does not exist yet."""
+    try:
+        module = importlib.import_module(_API_APP)
+    except ModuleNotFoundError as exc:
+        if exc.name == _API_APP:
+            return None
+        raise
+    factory: Callable[[ApiSettings], FastAPI] = module.create_app
+    return factory
+
+
+def api(args: argparse.Namespace) -> None:
+    if _load_create_app() is None:
+        raise CliError(f"the api is not installed ({_API_APP} is missing)")
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = str(args.kubeconfig)  # ApiSettings.from_env() reads it
+    port = args.port if args.port is not None else default_port()
+    uvicorn.run(f"{_API_APP}:create_app", factory=True, host=args.host, port=port, log_config=None)
+
+
+# dev
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: ``socialpub dev`` owns SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def run_until_stopped(self, sock: socket.socket) -> None:
+        try:
+            await self.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits the process when its startup fails
+            raise RuntimeError(f"the api failed to start (exit code {exc.code})") from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _check_api(task: asyncio.Task[None]) -> None:
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise CliError(f"the api failed: {task.exception()}")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+async def _dev_key(client: KubeClient, path: Path) -> str:
+    """The dev key kept in ``path`` if its record still exists and is usable, else a new one."""
+    saved = path.read_text().strip() if path.exists() else ""
+    if saved:
+        record = await find_key(client, saved)
+        if (
+            record is not None
+            and record.active
+            and record.tenant == DEMO_TENANT
+            and record.mode is Mode.TEST
+            and record.scopes == frozenset(Scope)
+        ):
+            os.chmod(path, 0o600)
+            return saved
+    key, _ = await create_key(client, tenant=DEMO_TENANT, mode=Mode.TEST, scopes=list(Scope))
+    _write_private(path, key + "\n")
+    return key
+
+
+async def seed_demo(client: KubeClient, key_file: Path) -> tuple[Tenant, list[dict[str, Any]], str]:
+    """Tenant ``demo``, its three sandbox accounts and an all-scopes test key; idempotent."""
+    tenant = await ensure_tenant(client, DEMO_TENANT, display_name="Demo")
+    accounts = [
+        (await ensure_sandbox_account(client, tenant=tenant, platform=platform, display_name=name))[0]
+        for platform, name in DEMO_ACCOUNTS
+    ]
+    return tenant, accounts, await _dev_key(client, key_file)
+
+
+async def run_dev(
+    state_dir: Path,
+    kube_port: int,
+    crds_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the whole system in this process until ``stop`` (or SIGINT/SIGTERM).
+
+    The embedded Kubernetes API comes up first (CRDs applied, kubeconfig written), then the demo
+    data, then the api, which reaches the embedded API over HTTP like any client would.
+    """
+    from socialpub.embedded.kubeconfig import write_kubeconfig
+    from socialpub.embedded.server import EmbeddedKubeServer, ServerSettings, apply_manifest, load_manifests
+
+    create_app = _load_create_app()
+    sock = _listen(host, port) if create_app is not None else None
+    server = EmbeddedKubeServer(state_dir, ServerSettings(port=kube_port))
+    try:
+        await server.start()
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise CliError(
+            f"cannot start the embedded Kubernetes API on port {kube_port}: {exc.strerror}"
+        ) from None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    api_server: _ApiServer | None = None
+    api_task: asyncio.Task[None] | None = None
+    try:
+        for doc in load_manifests(crds_dir):
+            await apply_manifest(server.cluster, server.registry, doc)
+        kubeconfig = write_kubeconfig(state_dir / "kubeconfig", server.url)
+        print(f"socialpub dev: embedded Kubernetes API on {server.url} (state in {state_dir})", flush=True)
+        print(f"  export KUBECONFIG={kubeconfig.resolve()}", flush=True)
+        print("  kubectl get crds; kubectl get social -A", flush=True)
+
+        client = KubeClient.from_config(str(kubeconfig))
+        try:
+            tenant, accounts, key = await seed_demo(client, state_dir / "dev-key")
+        finally:
+            await client.aclose()
+        print(f"socialpub dev: tenant {tenant.name!r}, sandbox accounts in {tenant.sandbox_namespace}:")
+        for account in accounts:
+            spec = account.get("spec") or {}
+            print(f"  id {account_id(account)}: {spec.get('platform')} {spec.get('displayName')!r}")
+        print(f"  test key (all scopes; kept in {state_dir / 'dev-key'}): {key}", flush=True)
+
+        if create_app is not None and sock is not None:
+            settings = dataclasses.replace(ApiSettings.from_env(), kubeconfig=str(kubeconfig.resolve()))
+            config = uvicorn.Config(
+                create_app(settings), log_config=None, lifespan="on", timeout_graceful_shutdown=5
+            )
+            api_server = _ApiServer(config)
+            api_task = asyncio.create_task(api_server.run_until_stopped(sock), name="api")
+            while not api_server.started and not api_task.done() and not stop.is_set():
+                await asyncio.sleep(0.02)
+            _check_api(api_task)
+            bound_host, bound_port = sock.getsockname()[:2]
+            base = f"http://{bound_host}:{bound_port}"
+            print(f"socialpub dev: api on {base} (OpenAPI docs: {base}/docs)", flush=True)
+            print(
+                f'  curl -H "Authorization: Bearer {key}" {base}/api/v1/services/social/accounts', flush=True
+            )
+        else:
+            print(f"socialpub dev: api not started ({_API_APP} is not installed yet)", flush=True)
+
+        # The operator joins here (a later issue): start it as a task beside the api, on the same
+        # kubeconfig, and stop it in ``finally`` before the embedded API goes away.
+
+        print(f"socialpub dev: ready. Ctrl-C stops it; state survives in {state_dir}", flush=True)
+        if ready is not None:
+            ready.set()
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if api_task is not None:
+            waiters.append(api_task)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        waiters[0].cancel()
+        if api_task is not None and api_task.done():
+            _check_api(api_task)
+            raise CliError("the api stopped unexpectedly")
+    finally:
+        if api_server is not None and api_task is not None:
+            api_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(api_task, 15)
+        if sock is not None:
+            sock.close()
+        await server.stop()
+        print("socialpub dev: stopped", flush=True)
+
+
+async def dev(args: argparse.Namespace) -> None:
+    port = args.port if args.port is not None else default_port()
+    await run_dev(
+        args.state_dir or default_state_dir(), args.kube_port, args.crds or default_crds_dir(), port=port
+    )

@@ -1,0 +1,98 @@
+"""The kopf handlers: thin, they only feed watch events into the :class:`Engine`.
+
+Every decision lives in the engine (and, purely, in :mod:`decisions`); kopf provides the
+watching, logins, peering and liveness. ``on.event`` handlers take no finalizers and store no
+progress on our objects: the engine is level-triggered and keeps its own state in ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from socialpub.kube.client import KubeClient, load_connection
+from socialpub.kube.resources import GROUP, VERSION
+from socialpub.operator.engine import Engine
+from socialpub.operator.settings import OperatorSettings
+
+__all__ = ["plain"]
+
+
+def plain(value: Any) -> Any:
+    """A deep copy of a kopf body as plain dicts and lists (kopf hands out read-only views)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _settings(memo: kopf.Memo) -> OperatorSettings:
+    settings = getattr(memo, "settings", None)
+    return settings if isinstance(settings, OperatorSettings) else OperatorSettings.from_env()
+
+
+@kopf.on.startup()
+async def start_engine(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours = _settings(memo)
+    settings.posting.level = logging.WARNING
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.batching.batch_window = 0.02
+    settings.batching.idle_timeout = 60
+    client = KubeClient.from_config(ours.kubeconfig)
+    engine = Engine(client, ours)
+    await engine.start()
+    memo.engine = engine
+    memo.client = client
+
+
+@kopf.on.cleanup()
+async def stop_engine(memo: kopf.Memo, **_: Any) -> None:
+    engine = getattr(memo, "engine", None)
+    if isinstance(engine, Engine):
+        await engine.stop()
+        await engine.client.aclose()
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """Log in exactly where our own client connects (kubeconfig setting, ``$KUBECONFIG`` or in-cluster)."""
+
+    conn = load_connection(_settings(memo).kubeconfig)
+    return kopf.ConnectionInfo(
+        server=conn.server,
+        ca_path=conn.ca_path,
+        insecure=not conn.verify,
+        certificate_path=conn.cert_path,
+        private_key_path=conn.key_path,
+        token=conn.token,
+        default_namespace="default",
+    )
+
+
+def _observe(plural: str, event: Mapping[str, Any], memo: kopf.Memo) -> None:
+    engine = getattr(memo, "engine", None)
+    if isinstance(engine, Engine):
+        engine.observe(plural, event.get("type"), plain(event.get("object") or {}))
+
+
+@kopf.on.event(GROUP, VERSION, "socialposts")
+def post_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    _observe("socialposts", event, memo)
+
+
+@kopf.on.event(GROUP, VERSION, "socialtargets")
+def target_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    _observe("socialtargets", event, memo)
+
+
+@kopf.on.event(GROUP, VERSION, "socialaccounts")
+def account_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    _observe("socialaccounts", event, memo)
