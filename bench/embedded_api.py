@@ -58,7 +58,9 @@ class BareServer:
         app.router.add_post(GROUP_PATH, self._create)
         app.router.add_patch(GROUP_PATH + "/{name}", self._patch)
         app.router.add_get(GROUP_PATH, self._watch)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Its watch handlers never return on their own (aiohttp does not cancel a handler when the
+        # client goes away): without a short shutdown timeout, stop() waits aiohttp's default 60 s.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -78,6 +78,7 @@ def _json(value: Any) -> None:
 
 
 async def tenants_create(args: argparse.Namespace) -> None:
+    check_tenant_name(args.name)
     async with _connect(args) as client:
         tenant = await ensure_tenant(client, args.name, display_name=args.display_name)
     print(f"tenant {tenant.name} ({tenant.display_name})")

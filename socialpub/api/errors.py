@@ -225,4 +225,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(KubeError, _upstream_error)
     app.add_exception_handler(httpx.HTTPError, _upstream_error)
     app.add_exception_handler(Exception, _unexpected)
-

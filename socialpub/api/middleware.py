@@ -58,7 +58,9 @@ def _without_cors(send: Send) -> Send:
             message = {
                 **message,
                 "headers": [
-                    (k, v) for k, v in message.get("headers", []) if not k.lower().startswith(b"access-control-")
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if not k.lower().startswith(b"access-control-")
                 ],
             }
         await send(message)

@@ -298,10 +298,8 @@ class Cluster:
             if current is None:
                 if not isinstance(patch, dict):
                     raise ApiError.bad_request("the apply configuration must be an object")
-                applied = dict(patch)
-                applied.setdefault("metadata", {})
-                if isinstance(applied["metadata"], dict):
-                    applied["metadata"]["name"] = name
+                applied = self._check_body(rt, patch, namespace=namespace, name=name)
+                applied["metadata"]["name"] = name
                 return await self.create(rt, namespace, applied, options)
         if current is None:
             raise ApiError.not_found(rt.plural, name, group=rt.group)
@@ -609,6 +607,8 @@ class Cluster:
                 if kind == rt.kind
                 else f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
             )
+        if not rt.custom:
+            _decode_string_maps(rt, obj)
         meta = obj.get("metadata")
         if meta is None:
             meta = obj["metadata"] = {}
@@ -769,7 +769,7 @@ class Cluster:
                 from socialpub.embedded.registry import types_from_crd
 
                 types_from_crd(crd)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 causes.append(("FieldValueInvalid", f"Invalid value: {exc}", "spec.versions"))
         if causes:
             raise self._invalid(CRD_TYPE, name, causes)
@@ -823,6 +823,42 @@ class Cluster:
             obj=obj,
             old=old,
         )
+
+
+_STRING_MAPS = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "stringData")}
+_BASE64_MAPS = {"ConfigMap": ("binaryData",), "Secret": ("data",)}
+
+
+def _decode_string_maps(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """What kube-apiserver's typed decoding does to ConfigMap and Secret payloads.
+
+    Their maps hold strings (``[]byte`` as base64 for Secret ``data`` and ConfigMap
+    ``binaryData``), anything else is a 400; a Secret's write-only ``stringData`` is folded into
+    ``data`` and never stored.
+    """
+    if rt.group:
+        return
+    undecodable = f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}'
+    for name in _STRING_MAPS.get(rt.kind, ()):
+        value = obj.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(v, str | None) for v in value.values()):
+            raise ApiError.bad_request(f"{undecodable}: {name} must be a map of strings")
+        obj[name] = {k: v or "" for k, v in value.items()}
+    for name in _BASE64_MAPS.get(rt.kind, ()):
+        for value in (obj.get(name) or {}).values():
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ApiError.bad_request(f"{undecodable}: illegal base64 data in {name}: {exc}") from exc
+    string_data = obj.pop("stringData", None) if rt.kind == "Secret" else None
+    if string_data:
+        data = obj.get("data") or {}
+        data.update(
+            {k: base64.b64encode(v.encode(errors="replace")).decode() for k, v in string_data.items()}
+        )
+        obj["data"] = data
 
 
 def _qualified_name_ok(key: str) -> bool:

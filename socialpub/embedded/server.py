@@ -45,6 +45,20 @@ _PATCH_TYPES = (
 )
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """YAML as kube-apiserver reads it (sigs.k8s.io/yaml): timestamps stay the strings written."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 @dataclass
 class ServerSettings:
     """Knobs of the embedded server; the defaults suit ``socialpub dev``."""
@@ -454,9 +468,10 @@ class EmbeddedKubeServer:
             raise ApiError.bad_request("the request body is empty")
         try:
             if content_type in _YAML_TYPES:
-                return yaml.safe_load(raw)
-            return json.loads(raw)
-        except (ValueError, yaml.YAMLError) as exc:
+                # Only JSON values survive (no !!binary, !!set, .nan), as in kube's YAML-to-JSON step.
+                return json.loads(json.dumps(yaml.load(raw, Loader=_YamlLoader), allow_nan=False))
+            return json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, TypeError, RecursionError, yaml.YAMLError) as exc:
             raise ApiError.bad_request(f"the request body could not be decoded: {exc}") from exc
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
@@ -465,7 +480,7 @@ class EmbeddedKubeServer:
         if raw.strip():
             try:
                 decoded = json.loads(raw)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise ApiError.bad_request(f"the DeleteOptions body could not be decoded: {exc}") from exc
             if not isinstance(decoded, dict):
                 raise ApiError.bad_request("DeleteOptions must be an object")

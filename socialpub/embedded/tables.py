@@ -32,7 +32,35 @@ class TableBuilder:
 
     def __init__(self, rt: ResourceType) -> None:
         columns: list[Mapping[str, Any]] = list(rt.printer_columns)
-        if rt is NAMESPACE_TYPE:
+        if rt.group == "" and rt.plural == "events":
+            columns = [
+                {
+                    "name": "Last Seen",
+                    "type": "date",
+                    "jsonPath": ".lastTimestamp",
+                    "description": "When it last happened.",
+                },
+                {"name": "Type", "type": "string", "jsonPath": ".type", "description": "Normal or Warning."},
+                {
+                    "name": "Reason",
+                    "type": "string",
+                    "jsonPath": ".reason",
+                    "description": "Why it happened.",
+                },
+                {
+                    "name": "Object",
+                    "type": "string",
+                    "jsonPath": ".involvedObject.name",
+                    "description": "The object it is about.",
+                },
+                {
+                    "name": "Message",
+                    "type": "string",
+                    "jsonPath": ".message",
+                    "description": "What happened.",
+                },
+            ]
+        elif rt is NAMESPACE_TYPE:
             columns = [
                 {
                     "name": "Status",

@@ -84,15 +84,15 @@ def _observe(plural: str, event: Mapping[str, Any], memo: kopf.Memo) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "socialposts")
-def post_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+async def post_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     _observe("socialposts", event, memo)
 
 
 @kopf.on.event(GROUP, VERSION, "socialtargets")
-def target_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+async def target_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     _observe("socialtargets", event, memo)
 
 
 @kopf.on.event(GROUP, VERSION, "socialaccounts")
-def account_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+async def account_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     _observe("socialaccounts", event, memo)

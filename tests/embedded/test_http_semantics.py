@@ -53,6 +53,7 @@ metadata:
     {label}
 spec:
   body: {body}
+  scheduledFor: 2030-01-01T00:00:00Z
   targets:
   - accountId: {account}
 """
@@ -400,6 +401,45 @@ def test_create_assigns_metadata_drops_status_and_generates_names(http: httpx.Cl
     assert "generation" not in cm["metadata"]
 
 
+def test_bodies_decode_as_kube_apiserver_decodes_them(http: httpx.Client) -> None:
+    ns = new_namespace(http, "decoding")
+
+    # A create or update without Content-Type is JSON (the kubernetes client sends none).
+    r = http.post(posts(ns), content=json.dumps(post_body("no-type")).encode())
+    assert r.status_code == 201, r.text
+    # Built-in kinds default a missing kind/apiVersion from the URL; custom kinds need them.
+    r = http.post(configmaps(ns), json={"metadata": {"name": "bare"}, "data": {"a": "1"}})
+    assert r.status_code == 201, r.text
+    assert (r.json()["kind"], r.json()["apiVersion"]) == ("ConfigMap", "v1")
+    assert get(http, configmaps(ns, "bare"))["kind"] == "ConfigMap"
+    bare = post_body("bare")
+    del bare["kind"], bare["apiVersion"]
+    assert_status(http.post(posts(ns), json=bare), 400, "BadRequest")
+
+    # YAML: timestamps and dates stay strings, as written.
+    manifest = (
+        "apiVersion: social.softsolz.uk/v1alpha1\nkind: SocialPost\nmetadata:\n  name: yaml\n"
+        "  annotations:\n    day: 2030-01-01\nspec:\n  body: from yaml\n"
+        "  scheduledFor: 2030-01-01T09:30:00Z\n  targets:\n  - accountId: 1\n"
+    )
+    r = http.post(posts(ns), content=manifest, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["scheduledFor"] == "2030-01-01T09:30:00Z"
+    assert r.json()["metadata"]["annotations"] == {"day": "2030-01-01"}
+
+    # A Secret's write-only stringData is folded into data (base64) and never stored.
+    secrets = f"/api/v1/namespaces/{ns}/secrets"
+    secret = {"metadata": {"name": "s"}, "data": {"a": "YQ=="}, "stringData": {"b": "bee", "a": "override"}}
+    r = http.post(secrets, json=secret)
+    assert r.status_code == 201, r.text
+    assert "stringData" not in r.json()
+    assert r.json()["data"] == {"a": "b3ZlcnJpZGU=", "b": "YmVl"}
+    assert get(http, f"{secrets}/s") == r.json()
+    patched = merge(http, f"{secrets}/s", {"stringData": {"c": "sea"}})
+    assert patched["data"] == {"a": "b3ZlcnJpZGU=", "b": "YmVl", "c": "c2Vh"}
+    assert "stringData" not in patched
+
+
 def test_generation_and_resource_version_rules(http: httpx.Client) -> None:
     ns = new_namespace(http, "generation")
     path = posts(ns, "p")
@@ -605,6 +645,16 @@ def test_apply_patch(http: httpx.Client) -> None:
     assert obj["metadata"]["labels"] == {"a": "1", "b": "2"}
     assert obj["metadata"]["generation"] == 2
     assert obj["metadata"]["uid"] == created.json()["metadata"]["uid"]
+
+    # An unquoted YAML timestamp stays the string it was (as sigs.k8s.io/yaml reads it).
+    assert obj["spec"]["scheduledFor"] == "2030-01-01T00:00:00Z"
+
+    # Creating through apply checks the name in the body against the URL.
+    other = APPLY_TEMPLATE.format(label="a: '1'", body="x", account=1).replace("name: p", "name: q")
+    r = http.patch(posts(ns, "elsewhere"), content=other, headers=APPLY, params={"fieldManager": "test"})
+    assert_status(r, 400, "BadRequest")
+    assert gone(http, posts(ns, "elsewhere"))
+    assert gone(http, posts(ns, "q"))
 
     # JSON is YAML: the same endpoint takes a JSON apply configuration.
     as_json = http.patch(
@@ -1408,6 +1458,40 @@ def test_malformed_input_never_5xx_and_changes_nothing(http: httpx.Client) -> No
     before = snapshot(http)
     js = {"Content-Type": "application/json"}
 
+    yml = {"Content-Type": "application/yaml"}
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    deep = (
+        b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "deep"}, "x": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}"
+    )
+
+    def cm_body(name: str = "c2", **fields: Any) -> bytes:
+        return json.dumps(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, **fields}
+        ).encode()
+
+    def secret_body(**fields: Any) -> bytes:
+        return json.dumps(
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, **fields}
+        ).encode()
+
+    def crd_body(versions: list[Any]) -> bytes:
+        spec = {
+            "group": "b.example.com",
+            "names": {"plural": "as", "kind": "A"},
+            "scope": "Namespaced",
+            "versions": versions,
+        }
+        body = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "as.b.example.com"},
+            "spec": spec,
+        }
+        return json.dumps(body).encode()
+
     metadata_string = post_body("m") | {"metadata": "not an object"}
     wrong_namespace = post_body("wrong-ns")
     wrong_namespace["metadata"]["namespace"] = other
@@ -1474,6 +1558,70 @@ def test_malformed_input_never_5xx_and_changes_nothing(http: httpx.Client) -> No
         ("bad watch resourceVersion", "GET", f"{posts(ns)}?watch=1&resourceVersion=abc", None, {}, 400),
         ("bad timeoutSeconds", "GET", f"{posts(ns)}?watch=1&timeoutSeconds=soon", None, {}, 400),
         ("bad deletecollection selector", "DELETE", f"{posts(ns)}?labelSelector=%3D%3D", None, {}, 400),
+        ("NaN", "POST", posts(ns), json.dumps(post_body("nan", accounts=(float("nan"),))).encode(), js, 400),
+        (
+            "Infinity",
+            "PATCH",
+            posts(ns, "p"),
+            b'{"spec": {"targets": [{"accountId": Infinity}]}}',
+            MERGE,
+            400,
+        ),
+        ("nesting too deep", "POST", configmaps(ns), deep, js, 400),
+        ("delete options too deep", "DELETE", posts(ns, "p"), b"[" * 100_000 + b"]" * 100_000, js, 400),
+        (
+            "YAML !!binary",
+            "POST",
+            configmaps(ns),
+            b"kind: ConfigMap\napiVersion: v1\nmetadata: !!binary aGk=\n",
+            yml,
+            400,
+        ),
+        (
+            "YAML !!set",
+            "POST",
+            configmaps(ns),
+            b"kind: ConfigMap\napiVersion: v1\nmetadata: !!set {a}\n",
+            yml,
+            400,
+        ),
+        (
+            "YAML .nan",
+            "POST",
+            configmaps(ns),
+            b"kind: ConfigMap\napiVersion: v1\nmetadata: {name: n}\nx: .nan\n",
+            yml,
+            400,
+        ),
+        ("YAML multi-document", "POST", configmaps(ns), b"kind: ConfigMap\n---\nkind: ConfigMap\n", yml, 400),
+        ("ConfigMap data not strings", "POST", configmaps(ns), cm_body(data={"a": 5}), js, 400),
+        ("ConfigMap data a list", "PUT", configmaps(ns, "c"), cm_body("c", data=["a"]), js, 400),
+        ("ConfigMap binaryData not base64", "POST", configmaps(ns), cm_body(binaryData={"a": "!!"}), js, 400),
+        (
+            "Secret data not base64",
+            "POST",
+            f"/api/v1/namespaces/{ns}/secrets",
+            secret_body(data={"a": "%%"}),
+            js,
+            400,
+        ),
+        (
+            "Secret stringData not strings",
+            "POST",
+            f"/api/v1/namespaces/{ns}/secrets",
+            secret_body(stringData={"a": 1}),
+            js,
+            400,
+        ),
+        ("CRD version not an object", "POST", crds, crd_body([1]), js, 422),
+        (
+            "CRD schema not an object",
+            "POST",
+            crds,
+            crd_body([{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": "x"}}]),
+            js,
+            422,
+        ),
     ]
     for label, method, url, content, headers, expected in cases:
         r = http.request(method, url, content=content, headers=headers)

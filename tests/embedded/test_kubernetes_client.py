@@ -167,6 +167,9 @@ def test_core_namespaces_secrets_configmaps(api: client.ApiClient) -> None:
     assert secret.metadata.resource_version
     got = core.read_namespaced_secret("s1", "core")
     assert got.metadata.uid == secret.metadata.uid
+    # stringData is write-only: the server folds it into data (base64).
+    assert got.data == {"token": "eA=="}
+    assert got.string_data is None
     core.patch_namespaced_secret("s1", "core", {"metadata": {"labels": {"k": "v"}}})
     assert core.read_namespaced_secret("s1", "core").metadata.labels == {"k": "v"}
     assert [s.metadata.name for s in core.list_namespaced_secret("core").items] == ["s1"]

@@ -1,0 +1,1 @@
+"""Routes: parse, authorize, call a service, shape the answer."""

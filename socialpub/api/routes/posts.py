@@ -1,0 +1,168 @@
+"""``/posts``: create, list, read, edit, delete and publish posts, and follow their deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Response
+
+from socialpub.api.deps import AuthenticatedRoute, IdempotencyDep, Manager, Publisher, RuntimeDep, Viewer
+from socialpub.api.responses import errors
+from socialpub.api.schemas import (
+    MAX_ACCOUNT_ID,
+    ListMeta,
+    PostCreate,
+    PostData,
+    PostList,
+    PostListResponse,
+    PostResponse,
+    PostStatus,
+    PostUpdate,
+    PublishRequest,
+    TargetList,
+    TargetListResponse,
+)
+from socialpub.api.services import posts as posts_service
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/posts", tags=["posts"], route_class=AuthenticatedRoute)
+
+PostId = Annotated[
+    int, Path(alias="id", ge=1, le=MAX_ACCOUNT_ID, description="The post's id.", examples=[42])
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PostResponse,
+    summary="Create a post (as a draft)",
+    responses=errors(400, 401, 403, 409, 413, 415, 422),
+)
+async def create_post(
+    payload: PostCreate, principal: Manager, runtime: RuntimeDep, idempotency: IdempotencyDep
+) -> Response:
+    """Create a draft post; nothing is published until `POST /posts/{id}/publish`.
+
+    Every target must be an active account of the key's tenant and mode, listed once, and the
+    text each account gets (its `override_body`, else `body`) must fit its platform: LinkedIn
+    3,000 characters, Facebook 63,206, Instagram 2,200 and at most 30 hashtags (and Instagram
+    needs an image). Send an `Idempotency-Key` to make retries safe.
+    """
+
+    async def produce() -> PostResponse:
+        return PostResponse(data=PostData(post=await posts_service.create(runtime, principal, payload)))
+
+    return await idempotency.respond(201, produce)
+
+
+@router.get(
+    "",
+    response_model=PostListResponse,
+    summary="List posts, newest first",
+    responses=errors(401, 403, 422),
+)
+async def list_posts(
+    principal: Viewer,
+    runtime: RuntimeDep,
+    status: Annotated[PostStatus | None, Query(description="Only posts in this status.")] = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=1000, description="Case-insensitive text in the body or any override body."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=2**31, description="How many matching posts to skip.")] = 0,
+) -> PostListResponse:
+    """The posts of the key's tenant and mode, newest first; `meta.total` counts all matches."""
+    posts, total = posts_service.list_posts(
+        runtime, principal, status=status, search=search, limit=limit, offset=offset
+    )
+    return PostListResponse(
+        data=PostList(posts=posts), meta=ListMeta(total=total, limit=limit, offset=offset)
+    )
+
+
+@router.get(
+    "/{id}",
+    response_model=PostResponse,
+    summary="Get a post",
+    responses=errors(401, 403, 404, 422),
+)
+async def get_post(post_id: PostId, principal: Viewer, runtime: RuntimeDep) -> PostResponse:
+    return PostResponse(data=PostData(post=posts_service.get(runtime, principal, post_id)))
+
+
+@router.patch(
+    "/{id}",
+    response_model=PostResponse,
+    summary="Edit a draft or scheduled post",
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def update_post(
+    post_id: PostId, changes: PostUpdate, principal: Manager, runtime: RuntimeDep
+) -> PostResponse:
+    """Change any of `body`, `media`, `targets` (the whole list) of a draft or scheduled post.
+
+    Send `expected_updated_at` (the `updated_at` you read) to make the edit conditional: if the
+    post changed meanwhile the answer is 409 `stale_object` and nothing is written. Posts that
+    are publishing or done answer 409 `post_not_editable`.
+    """
+    return PostResponse(data=PostData(post=await posts_service.update(runtime, principal, post_id, changes)))
+
+
+@router.delete(
+    "/{id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a post",
+    responses=errors(401, 403, 404, 422),
+)
+async def delete_post(post_id: PostId, principal: Manager, runtime: RuntimeDep) -> Response:
+    """Delete a post and its delivery targets. A scheduled post is cancelled.
+
+    Nothing already live on a platform is retracted. A post that is publishing can be deleted:
+    deliveries already made stay, the rest are not attempted.
+    """
+    await posts_service.delete(runtime, principal, post_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{id}/publish",
+    status_code=202,
+    response_model=PostResponse,
+    summary="Publish a post now, or schedule it",
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422),
+)
+async def publish_post(
+    post_id: PostId,
+    principal: Publisher,
+    runtime: RuntimeDep,
+    idempotency: IdempotencyDep,
+    request: Annotated[PublishRequest | None, Body()] = None,
+) -> Response:
+    """`{}` (or no body) publishes now (status `publishing`); `{"scheduled_for": …}` schedules
+    (status `scheduled`). Publishing a scheduled post again reschedules it (or publishes it now).
+    A post already publishing or done answers 409 `post_already_published`. Publishing happens
+    in the background: follow it with `GET /posts/{id}` and `GET /posts/{id}/targets`.
+    """
+    payload = request or PublishRequest()
+
+    async def produce() -> PostResponse:
+        return PostResponse(
+            data=PostData(post=await posts_service.publish(runtime, principal, post_id, payload))
+        )
+
+    return await idempotency.respond(202, produce)
+
+
+@router.get(
+    "/{id}/targets",
+    response_model=TargetListResponse,
+    summary="Delivery status per account",
+    responses=errors(401, 403, 404, 422),
+)
+async def list_targets(post_id: PostId, principal: Viewer, runtime: RuntimeDep) -> TargetListResponse:
+    """One row per account the post targets: its state, attempts, errors and platform post id."""
+    return TargetListResponse(data=TargetList(targets=posts_service.targets(runtime, principal, post_id)))

@@ -1,0 +1,1 @@
+"""The api's logic, between thin routes and the Kubernetes API."""

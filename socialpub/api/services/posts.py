@@ -1,0 +1,329 @@
+"""Posts: the logic behind ``/posts`` — create, list, read, edit, publish, delete, targets.
+
+A post is a SocialPost ``post-<id>`` in the caller's namespace; its deliveries are SocialTargets
+``post-<id>-<accountId>`` owned by it. The operator keeps the targets in line with
+``spec.targets`` too, but the api creates and deletes them itself at once, so a read right after
+a write sees them; both sides tolerate the other having done it first.
+
+Reads come from the caches. Every edit is a merge patch carrying the ``resourceVersion`` the
+decision was made on, so "check the state, then write" is atomic: if anything changed in
+between, the Kubernetes API answers 409 Conflict and the decision is made again on a fresh
+read (a stale ``expected_updated_at`` then gives 409 ``stale_object``). Another tenant's post,
+or a post of the other mode, is simply not found (404, never 403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from socialpub.api.deps import Principal
+from socialpub.api.errors import Conflict, NotFound
+from socialpub.api.runtime import Runtime
+from socialpub.api.schemas import (
+    Post,
+    PostCreate,
+    PostStatus,
+    PostUpdate,
+    PublishRequest,
+    Target,
+    format_time,
+)
+from socialpub.api.services.mapping import (
+    EDITABLE,
+    account_platform,
+    is_deleting,
+    next_updated_at,
+    object_id,
+    post_from_object,
+    post_manifest,
+    post_status,
+    spec_media,
+    spec_targets,
+    target_from_object,
+    target_manifest,
+    target_name,
+    targets_of,
+    updated_at,
+)
+from socialpub.api.services.validation import check_content
+from socialpub.kube.client import AlreadyExists
+from socialpub.kube.client import Conflict as KubeConflict
+from socialpub.kube.client import NotFound as KubeNotFound
+from socialpub.kube.ids import allocate_id
+from socialpub.kube.resources import ANNOTATION_UPDATED_AT, POSTS, TARGETS
+
+__all__ = ["create", "delete", "get", "list_posts", "publish", "targets", "update"]
+
+_WRITE_ATTEMPTS = 8
+"""Conditional writes retried on a fresh read when something else (the operator writing status,
+another replica) changed the post; only a real change of what the caller checked fails them."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _not_found(post_id: int) -> NotFound:
+    return NotFound(f"no post {post_id}", code="post_not_found")
+
+
+def _find(runtime: Runtime, principal: Principal, post_id: int) -> dict[str, Any]:
+    obj = runtime.post_index.get(principal.namespace, post_id)
+    if obj is None or is_deleting(obj):
+        raise _not_found(post_id)
+    return obj
+
+
+async def _fresh(
+    runtime: Runtime, principal: Principal, obj: Mapping[str, Any], post_id: int
+) -> dict[str, Any]:
+    """The post as the Kubernetes API has it now (after a conflict the cache may lag)."""
+    try:
+        current = await runtime.client.get(POSTS, obj["metadata"]["name"], principal.namespace)
+    except KubeNotFound:
+        raise _not_found(post_id) from None
+    runtime.posts.observe(current)
+    if is_deleting(current):
+        raise _not_found(post_id)
+    return current
+
+
+def _account_lookup(runtime: Runtime, principal: Principal) -> Any:
+    return lambda account_id: runtime.account_index.get(principal.namespace, account_id)
+
+
+async def _ensure_targets(
+    runtime: Runtime, post: Mapping[str, Any], previous: Mapping[str, Any] | None = None
+) -> None:
+    """Make the post's SocialTargets match its ``spec.targets``: create, update, delete."""
+    namespace = post["metadata"]["namespace"]
+    wanted = dict(targets_of(post))
+    jobs = []
+    for account_id, override in wanted.items():
+        name = target_name(post, account_id)
+        existing = runtime.targets.get(namespace, name)
+        if existing is None or is_deleting(existing):
+            jobs.append(_create_target(runtime, post, account_id, override))
+        elif (existing.get("spec") or {}).get("overrideBody") != override:
+            jobs.append(_patch_target(runtime, namespace, name, override))
+    if previous is not None:
+        for account_id, _ in targets_of(previous):
+            if account_id not in wanted:
+                jobs.append(_delete_target(runtime, namespace, target_name(post, account_id)))
+    await asyncio.gather(*jobs)
+
+
+async def _create_target(
+    runtime: Runtime, post: Mapping[str, Any], account_id: int, override: str | None
+) -> None:
+    try:
+        created = await runtime.client.create(
+            TARGETS, target_manifest(post, account_id, override), post["metadata"]["namespace"]
+        )
+    except AlreadyExists:
+        return  # the operator was first
+    runtime.targets.observe(created)
+
+
+async def _patch_target(runtime: Runtime, namespace: str, name: str, override: str | None) -> None:
+    try:
+        patched = await runtime.client.patch(TARGETS, name, {"spec": {"overrideBody": override}}, namespace)
+    except KubeNotFound:
+        return
+    runtime.targets.observe(patched)
+
+
+async def _delete_target(runtime: Runtime, namespace: str, name: str) -> None:
+    existing = runtime.targets.get(namespace, name)
+    with contextlib.suppress(KubeNotFound):
+        await runtime.client.delete(TARGETS, name, namespace)
+    if existing is not None:
+        runtime.targets.forget(existing)
+
+
+async def create(runtime: Runtime, principal: Principal, payload: PostCreate) -> Post:
+    """A new draft post (and its targets)."""
+    check_content(
+        body=payload.body,
+        media_count=len(payload.media),
+        targets=[(t.account_id, t.override_body) for t in payload.targets],
+        account=_account_lookup(runtime, principal),
+    )
+    post_id = await allocate_id(runtime.client, principal.namespace, "posts")
+    now = _now()
+    manifest = post_manifest(
+        post_id, body=payload.body, media=payload.media, targets=payload.targets, now=now
+    )
+    created = await runtime.client.create(POSTS, manifest, principal.namespace)
+    runtime.posts.observe(created)
+    await _ensure_targets(runtime, created)
+    return post_from_object(created, now)
+
+
+def list_posts(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    status: PostStatus | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Post], int]:
+    """One page of the namespace's posts, newest first, and how many match in all."""
+    now = _now()
+    rows = runtime.post_index.newest_first(principal.namespace)
+    if search:
+        needle = search.casefold()
+        rows = [r for r in rows if needle in r.text]
+    if status is not None:
+        rows = [r for r in rows if post_status(r.obj, now) == status]
+    page = rows[offset : offset + limit]
+    return [post_from_object(r.obj, now) for r in page], len(rows)
+
+
+def get(runtime: Runtime, principal: Principal, post_id: int) -> Post:
+    return post_from_object(_find(runtime, principal, post_id), _now())
+
+
+async def update(runtime: Runtime, principal: Principal, post_id: int, changes: PostUpdate) -> Post:
+    """Edit a draft or scheduled post, atomically against ``expected_updated_at``."""
+    obj = _find(runtime, principal, post_id)
+    for _ in range(_WRITE_ATTEMPTS):
+        now = _now()
+        status = post_status(obj, now)
+        if status not in EDITABLE:
+            raise Conflict(
+                f"post {post_id} is {status.value}; only draft and scheduled posts can be edited",
+                code="post_not_editable",
+                details={"status": status.value},
+            )
+        current = updated_at(obj)
+        if changes.expected_updated_at is not None and changes.expected_updated_at != current:
+            raise Conflict(
+                f"post {post_id} was changed since you read it; read it again and retry",
+                code="stale_object",
+                details={
+                    "field": "expected_updated_at",
+                    "expected_updated_at": format_time(changes.expected_updated_at),
+                    "updated_at": format_time(current),
+                },
+            )
+        if not changes.changes_content:
+            return post_from_object(obj, now)
+        spec = obj.get("spec") or {}
+        body = changes.body if changes.body is not None else str(spec.get("body") or "")
+        media_count = len(changes.media) if changes.media is not None else len(spec.get("media") or [])
+        wanted = (
+            [(t.account_id, t.override_body) for t in changes.targets]
+            if changes.targets is not None
+            else targets_of(obj)
+        )
+        check_content(
+            body=body, media_count=media_count, targets=wanted, account=_account_lookup(runtime, principal)
+        )
+        spec_patch: dict[str, Any] = {}
+        if changes.body is not None:
+            spec_patch["body"] = changes.body
+        if changes.media is not None:
+            spec_patch["media"] = spec_media(changes.media)
+        if changes.targets is not None:
+            spec_patch["targets"] = spec_targets(changes.targets)
+        try:
+            patched = await _conditional_patch(runtime, obj, spec_patch, now)
+        except KubeConflict:
+            obj = await _fresh(runtime, principal, obj, post_id)
+            continue
+        await _ensure_targets(runtime, patched, previous=obj)
+        return post_from_object(patched, now)
+    raise _busy(post_id)
+
+
+async def publish(runtime: Runtime, principal: Principal, post_id: int, request: PublishRequest) -> Post:
+    """Publish now (``draft: false``, no ``scheduledFor``) or schedule; rescheduling is allowed."""
+    obj = _find(runtime, principal, post_id)
+    for _ in range(_WRITE_ATTEMPTS):
+        now = _now()
+        status = post_status(obj, now)
+        if status not in EDITABLE:
+            raise Conflict(
+                f"post {post_id} is already {status.value}; it cannot be published again",
+                code="post_already_published",
+                details={"status": status.value},
+            )
+        when = request.scheduled_for
+        spec_patch = {"draft": False, "scheduledFor": format_time(when) if when is not None else None}
+        try:
+            patched = await _conditional_patch(runtime, obj, spec_patch, now)
+        except KubeConflict:
+            obj = await _fresh(runtime, principal, obj, post_id)
+            continue
+        await _ensure_targets(runtime, patched)
+        return post_from_object(patched, now)
+    raise _busy(post_id)
+
+
+async def _conditional_patch(
+    runtime: Runtime, obj: Mapping[str, Any], spec_patch: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Merge-patch ``spec`` and bump ``updated_at``, only if the post is still at ``obj``'s version."""
+    meta = obj["metadata"]
+    patch = {
+        "metadata": {
+            "resourceVersion": meta["resourceVersion"],
+            "annotations": {ANNOTATION_UPDATED_AT: format_time(next_updated_at(obj, now))},
+        },
+        "spec": dict(spec_patch),
+    }
+    try:
+        patched = await runtime.client.patch(POSTS, meta["name"], patch, meta["namespace"])
+    except KubeNotFound:
+        raise _not_found(object_id(obj) or 0) from None
+    runtime.posts.observe(patched)
+    return patched
+
+
+def _busy(post_id: int) -> Conflict:
+    return Conflict(
+        f"post {post_id} kept changing while this request tried to write it; retry",
+        code="stale_object",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def delete(runtime: Runtime, principal: Principal, post_id: int) -> None:
+    """Delete the post; its targets go with it (ownerReferences). Nothing is retracted.
+
+    A scheduled post is thereby cancelled. A post that is publishing may be deleted too: targets
+    already delivered stay on their platforms, and the operator stops delivering the rest.
+    """
+    obj = _find(runtime, principal, post_id)
+    meta = obj["metadata"]
+    try:
+        result = await runtime.client.delete(POSTS, meta["name"], meta["namespace"], propagation="Background")
+    except KubeNotFound:
+        raise _not_found(post_id) from None
+    if result.get("kind") == POSTS.kind and is_deleting(result):
+        runtime.posts.observe(result)  # held by a finalizer: reads treat it as gone
+    else:
+        runtime.posts.forget(obj)
+    for account_id, _ in targets_of(obj):
+        target = runtime.targets.get(meta["namespace"], target_name(obj, account_id))
+        if target is not None:
+            runtime.targets.forget(target)
+
+
+def targets(runtime: Runtime, principal: Principal, post_id: int) -> list[Target]:
+    """One row per account in the post's targets, with the delivery state the operator recorded."""
+    obj = _find(runtime, principal, post_id)
+    rows = []
+    for account_id, _ in targets_of(obj):
+        target = runtime.targets.get(principal.namespace, target_name(obj, account_id))
+        if target is not None and is_deleting(target):
+            target = None
+        account = runtime.account_index.get(principal.namespace, account_id)
+        rows.append(target_from_object(account_id, target, account_platform(account) if account else None))
+    return rows

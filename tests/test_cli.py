@@ -1,0 +1,408 @@
+"""The admin CLI (``socialpub tenants|keys|accounts``) and ``socialpub api``, run as real processes.
+
+Every command runs ``python -m socialpub.cli`` in a subprocess with ``KUBECONFIG`` pointing at
+the embedded Kubernetes API, and what it did is read back from that API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from subprocess import PIPE
+from typing import Any
+
+import httpx
+import pytest
+
+from socialpub.kube.client import KubeClient
+from socialpub.kube.keys import create_key as kube_create_key
+from socialpub.kube.resources import (
+    ACCOUNTS,
+    LABEL_ID,
+    LABEL_MODE,
+    LABEL_TENANT,
+    NAMESPACES,
+    SECRETS,
+    SYSTEM_NAMESPACE,
+    TENANTS,
+)
+from socialpub.kube.tenants import Tenant, ensure_tenant
+from socialpub.models.keys import Mode, Scope, checksum_ok, hash_key, key_id
+from tests.kube_harness import KubeHarness
+
+API_AVAILABLE = importlib.util.find_spec("socialpub.api.app") is not None
+CLI = (sys.executable, "-m", "socialpub.cli")
+ALL_SCOPES = ["service.social.view", "service.social.manage", "service.social.publish"]
+
+
+def _env(kubeconfig: Path | str) -> dict[str, str]:
+    return {**os.environ, "KUBECONFIG": str(kubeconfig)}
+
+
+def socialpub(kubeconfig: Path | str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``socialpub ARGS`` as a user would, against the cluster ``kubeconfig`` names."""
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=_env(kubeconfig), timeout=timeout
+    )
+
+
+def socialpub_all(
+    kubeconfig: Path | str, *commands: Sequence[str], timeout: float = 60
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run independent commands side by side (each process spends most of its time importing)."""
+    procs = [
+        subprocess.Popen([*CLI, *c], stdout=PIPE, stderr=PIPE, text=True, env=_env(kubeconfig))
+        for c in commands
+    ]
+    results = []
+    for command, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess([*CLI, *command], proc.returncode, out, err))
+    return results
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    return proc.stdout
+
+
+def failed(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    """Assert a clean failure: exit ``code``, one line on stderr naming ``words``, no traceback."""
+    assert proc.returncode == code, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    if not lines[-1].startswith("usage:") and " error: " not in lines[-1]:  # ours, not argparse's
+        assert len(lines) == 1, proc.stderr
+    for word in words:
+        assert word in lines[-1], proc.stderr
+    return lines[-1]
+
+
+def in_cluster(kube: KubeHarness, work: Callable[[KubeClient], Awaitable[Any]]) -> Any:
+    """Run ``work`` with a client of the embedded API (to set up, or to check what the CLI did)."""
+
+    async def go() -> Any:
+        client = KubeClient(kube.url)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def tenant(kube: KubeHarness, name: str) -> Tenant:
+    result: Tenant = in_cluster(kube, lambda c: ensure_tenant(c, name))
+    return result
+
+
+def new_key(kube: KubeHarness, tenant_name: str, *scopes: Scope) -> str:
+    key, _ = in_cluster(kube, lambda c: kube_create_key(c, tenant=tenant_name, mode=Mode.TEST, scopes=scopes))
+    assert isinstance(key, str)
+    return key
+
+
+def listed_keys(kube: KubeHarness, tenant_name: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(
+        ok(socialpub(kube.kubeconfig, "keys", "list", "--tenant", tenant_name, "-o", "json"))
+    )
+    return rows
+
+
+class TestTenants:
+    def test_create_is_idempotent_and_makes_labelled_namespaces(self, shared_kube: KubeHarness) -> None:
+        cfg = shared_kube.kubeconfig
+        first = ok(socialpub(cfg, "tenants", "create", "acme", "--display-name", "Acme"))
+        again = ok(socialpub(cfg, "tenants", "create", "acme"))
+        assert first == again
+        assert "acme-live" in first
+        assert "acme-sandbox" in first
+
+        obj = in_cluster(shared_kube, lambda c: c.get(TENANTS, "acme"))
+        assert obj["spec"] == {
+            "displayName": "Acme",
+            "liveNamespace": "acme-live",
+            "sandboxNamespace": "acme-sandbox",
+        }
+        for namespace, mode in (("acme-live", "live"), ("acme-sandbox", "test")):
+            ns = in_cluster(shared_kube, lambda c, n=namespace: c.get(NAMESPACES, n))
+            assert ns["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: mode}
+
+        table, as_json = socialpub_all(cfg, ("tenants", "list"), ("tenants", "list", "-o", "json"))
+        assert ok(table).splitlines()[0].split() == [
+            "NAME",
+            "DISPLAY",
+            "NAME",
+            "LIVE",
+            "NAMESPACE",
+            "SANDBOX",
+            "NAMESPACE",
+        ]
+        assert ["acme", "Acme", "acme-live", "acme-sandbox"] in [
+            line.split() for line in table.stdout.splitlines()
+        ]
+        assert {
+            "name": "acme",
+            "display_name": "Acme",
+            "live_namespace": "acme-live",
+            "sandbox_namespace": "acme-sandbox",
+        } in json.loads(ok(as_json))
+
+    def test_bad_names_are_refused(self, shared_kube: KubeHarness) -> None:
+        names = ["Bad_Name", "trailing-", "x" * 41]
+        for proc in socialpub_all(shared_kube.kubeconfig, *(("tenants", "create", n) for n in names)):
+            failed(proc, 2, "invalid tenant name")
+
+
+class TestKeys:
+    def test_create_prints_only_the_key_and_stores_only_its_hash(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "keyed")
+        create = ("keys", "create", "--tenant", "keyed")
+        test, live = socialpub_all(
+            shared_kube.kubeconfig,
+            (
+                *create,
+                "--mode",
+                "test",
+                "--scope",
+                "service.social.view",
+                "--scope",
+                "service.social.publish",
+            ),
+            (*create, "--mode", "live", "--scope", "service.social.manage"),
+        )
+        key = ok(test).strip()
+        assert test.stdout == key + "\n"
+        assert key.startswith("sk_test_")
+        assert checksum_ok(key)
+        assert key not in test.stderr
+        assert key_id(hash_key(key)) in test.stderr  # the id, to find it in `keys list`
+        assert ok(live).strip().startswith("sk_live_")
+        assert checksum_ok(live.stdout.strip())
+
+        digest = hash_key(key)
+        secret = in_cluster(
+            shared_kube, lambda c: c.get(SECRETS, f"apikey-{key_id(digest)}", SYSTEM_NAMESPACE)
+        )
+        stored = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        assert stored["hash"] == digest
+        assert stored["tenant"] == "keyed"
+        assert stored["mode"] == "test"
+        assert stored["scopes"].split() == ["service.social.publish", "service.social.view"]
+        assert stored["createdAt"]
+        everything = json.dumps(secret) + json.dumps(stored)
+        assert key not in everything
+        assert key[len("sk_test_") :] not in everything
+
+    def test_list_then_revoke(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "revoker")
+        key = new_key(shared_kube, "revoker", *Scope)
+        id_ = key_id(hash_key(key))
+
+        table = ok(socialpub(shared_kube.kubeconfig, "keys", "list", "--tenant", "revoker"))
+        header, row = (line.split() for line in table.splitlines())
+        assert header == ["ID", "MODE", "SCOPES", "CREATED", "REVOKED"]
+        assert row[:3] == [id_, "test", ",".join(sorted(ALL_SCOPES))]
+        assert row[4] == "-"
+        assert key not in table
+        assert hash_key(key) not in table
+
+        out = ok(socialpub(shared_kube.kubeconfig, "keys", "revoke", "--tenant", "revoker", id_))
+        assert id_ in out
+        assert "revoked" in out
+        (listed,) = listed_keys(shared_kube, "revoker")
+        assert set(listed) == {"id", "mode", "scopes", "created_at", "revoked_at"}
+        assert listed["id"] == id_
+        assert listed["scopes"] == sorted(ALL_SCOPES)
+        assert listed["revoked_at"]
+        # Revoking twice is harmless, and the first revocation time stays.
+        again = ok(socialpub(shared_kube.kubeconfig, "keys", "revoke", "--tenant", "revoker", id_))
+        assert listed["revoked_at"] in again
+
+    def test_another_tenants_key_cannot_be_revoked(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "owner")
+        tenant(shared_kube, "intruder")
+        id_ = key_id(hash_key(new_key(shared_kube, "owner", Scope.VIEW)))
+        failed(
+            socialpub(shared_kube.kubeconfig, "keys", "revoke", "--tenant", "intruder", id_), 1, "has no key"
+        )
+        (listed,) = listed_keys(shared_kube, "owner")
+        assert listed["revoked_at"] is None
+
+    def test_bad_input_is_refused(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "strict")
+        create = ("keys", "create", "--tenant", "strict")
+        no_scope, bad_scope, bad_mode, bad_id, unknown_id = socialpub_all(
+            shared_kube.kubeconfig,
+            (*create, "--mode", "test"),
+            (*create, "--mode", "test", "--scope", "everything"),
+            (*create, "--mode", "prod", "--scope", ALL_SCOPES[0]),
+            ("keys", "revoke", "--tenant", "strict", "not-an-id"),
+            ("keys", "revoke", "--tenant", "strict", "0123456789abcdef"),
+        )
+        failed(no_scope, 2, "--scope")
+        failed(bad_scope, 2, "invalid choice")
+        failed(bad_mode, 2, "invalid choice")
+        failed(bad_id, 2, "not a key id")
+        failed(unknown_id, 1, "has no key")
+        assert listed_keys(shared_kube, "strict") == []
+
+
+class TestAccounts:
+    def test_add_sandbox_prints_the_id_of_an_active_account(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "social")
+        add = ("accounts", "add-sandbox", "--tenant", "social")
+        ids = []
+        for platform, name in (("linkedin", "Social Co"), ("instagram", "@social")):
+            out = ok(socialpub(shared_kube.kubeconfig, *add, "--platform", platform, "--display-name", name))
+            assert out.strip().isdigit(), out
+            ids.append(int(out))
+        assert ids == [1, 2]
+
+        obj = in_cluster(shared_kube, lambda c: c.get(ACCOUNTS, "account-2", "social-sandbox"))
+        assert obj["metadata"]["labels"][LABEL_ID] == "2"
+        assert obj["spec"] == {
+            "platform": "instagram",
+            "displayName": "@social",
+            "externalId": "sandbox-2",
+            "sandbox": True,
+        }
+        assert obj["status"]["state"] == "active"
+        (ready,) = obj["status"]["conditions"]
+        assert ready["type"] == "Ready"
+        assert ready["status"] == "True"
+        assert ready["reason"] == "SandboxAccount"
+        assert ready["lastTransitionTime"]
+
+        listing = ok(
+            socialpub(shared_kube.kubeconfig, "accounts", "list", "--tenant", "social", "-o", "json")
+        )
+        assert [(r["id"], r["mode"], r["platform"], r["status"]) for r in json.loads(listing)] == [
+            (1, "test", "linkedin", "active"),
+            (2, "test", "instagram", "active"),
+        ]
+
+    def test_bad_input_is_refused(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "picky")
+        add = ("accounts", "add-sandbox", "--tenant", "picky")
+        platform, blank, long = socialpub_all(
+            shared_kube.kubeconfig,
+            (*add, "--platform", "myspace", "--display-name", "x"),
+            (*add, "--platform", "facebook", "--display-name", "  "),
+            (*add, "--platform", "facebook", "--display-name", "x" * 201),
+        )
+        failed(platform, 2, "invalid choice")
+        failed(blank, 2, "--display-name")
+        failed(long, 2, "--display-name")
+        items, _ = in_cluster(shared_kube, lambda c: c.list(ACCOUNTS, "picky-sandbox"))
+        assert items == []
+
+
+class TestErrors:
+    def test_unknown_tenant(self, shared_kube: KubeHarness) -> None:
+        commands = [
+            ("keys", "create", "--tenant", "nobody", "--mode", "test", "--scope", "service.social.view"),
+            ("keys", "list", "--tenant", "nobody"),
+            ("keys", "revoke", "--tenant", "nobody", "0123456789abcdef"),
+            (
+                "accounts",
+                "add-sandbox",
+                "--tenant",
+                "nobody",
+                "--platform",
+                "linkedin",
+                "--display-name",
+                "X",
+            ),
+            ("accounts", "list", "--tenant", "nobody"),
+        ]
+        for proc in socialpub_all(shared_kube.kubeconfig, *commands):
+            failed(proc, 1, "no tenant 'nobody'", "socialpub tenants create nobody")
+
+    def test_unreachable_cluster_and_missing_kubeconfig(self, tmp_path: Path) -> None:
+        port = _free_port()  # nobody listens there
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                    "users": [{"name": "u", "user": {}}],
+                    "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                    "current-context": "c",
+                }
+            )
+        )
+        missing = tmp_path / "nope"
+        listing, creating, no_config = socialpub_all(
+            kubeconfig,
+            ("tenants", "list"),
+            ("tenants", "create", "acme"),
+            ("--kubeconfig", str(missing), "tenants", "list"),
+        )
+        failed(listing, 1, "cannot reach the Kubernetes API", str(port))
+        failed(creating, 1, "cannot reach the Kubernetes API", str(port))
+        failed(no_config, 1, "cannot load the kubeconfig", str(missing))
+
+    def test_kubeconfig_option_before_or_after_the_command(
+        self, shared_kube: KubeHarness, tmp_path: Path
+    ) -> None:
+        tenant(shared_kube, "optioned")
+        cfg = str(shared_kube.kubeconfig)
+        before, after = socialpub_all(
+            tmp_path / "nope",
+            ("--kubeconfig", cfg, "tenants", "list"),
+            ("tenants", "list", "--kubeconfig", cfg),
+        )
+        assert "optioned" in ok(before)
+        assert "optioned" in ok(after)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.skipif(API_AVAILABLE, reason="socialpub.api.app exists")
+def test_api_command_without_the_api_says_so(tmp_path: Path) -> None:
+    failed(socialpub(tmp_path / "kubeconfig", "api", "--port", "1"), 1, "socialpub.api.app")
+
+
+@pytest.mark.skipif(not API_AVAILABLE, reason="socialpub.api.app is not written yet")
+def test_api_command_serves_the_api(shared_kube: KubeHarness, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "KUBECONFIG": str(shared_kube.kubeconfig), "SOCIALPUB_PORT": str(port)}
+    log = (tmp_path / "api.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "socialpub.cli", "api"], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "api.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
+            time.sleep(0.1)
+        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/services/social/accounts", timeout=5)
+        assert response.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
