@@ -8,18 +8,14 @@ anything else to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import os
 import re
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from socialpub._cli_common import CliError
+from socialpub._cli_common import CliError, connect
 from socialpub.kube.accounts import account_id, create_sandbox_account, find_accounts
 from socialpub.kube.client import KubeClient, NotFound
 from socialpub.kube.keys import create_key, list_keys, revoke_key
@@ -38,23 +34,6 @@ __all__ = [
 ]
 
 _KEY_ID = re.compile(r"^[0-9a-f]{16}$")
-
-
-@contextlib.asynccontextmanager
-async def _connect(args: argparse.Namespace) -> AsyncIterator[KubeClient]:
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        client = KubeClient.from_config(args.kubeconfig)
-    except (ConfigException, OSError, ValueError) as exc:
-        where = args.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise CliError(f"cannot load the kubeconfig {where}: {exc}") from None
-    try:
-        yield client
-    except httpx.HTTPError as exc:
-        raise CliError(f"cannot reach the Kubernetes API at {client.base_url}: {exc}") from None
-    finally:
-        await client.aclose()
 
 
 async def _tenant(client: KubeClient, name: str) -> Tenant:
@@ -79,7 +58,7 @@ def _json(value: Any) -> None:
 
 async def tenants_create(args: argparse.Namespace) -> None:
     check_tenant_name(args.name)
-    async with _connect(args) as client:
+    async with connect(args) as client:
         tenant = await ensure_tenant(client, args.name, display_name=args.display_name)
     print(f"tenant {tenant.name} ({tenant.display_name})")
     print(f"  live namespace:    {tenant.live_namespace}  (sk_live_ keys)")
@@ -87,7 +66,7 @@ async def tenants_create(args: argparse.Namespace) -> None:
 
 
 async def tenants_list(args: argparse.Namespace) -> None:
-    async with _connect(args) as client:
+    async with connect(args) as client:
         tenants = await list_tenants(client)
     if args.output == "json":
         _json([dataclasses.asdict(t) for t in tenants])
@@ -101,7 +80,7 @@ async def tenants_list(args: argparse.Namespace) -> None:
 
 async def keys_create(args: argparse.Namespace) -> None:
     scopes = sorted({Scope(s) for s in args.scopes})
-    async with _connect(args) as client:
+    async with connect(args) as client:
         await _tenant(client, args.tenant)
         key, record = await create_key(client, tenant=args.tenant, mode=Mode(args.mode), scopes=scopes)
     print(key, flush=True)
@@ -113,7 +92,7 @@ async def keys_create(args: argparse.Namespace) -> None:
 
 
 async def keys_list(args: argparse.Namespace) -> None:
-    async with _connect(args) as client:
+    async with connect(args) as client:
         await _tenant(client, args.tenant)
         records = await list_keys(client, tenant=args.tenant)
     if args.output == "json":
@@ -139,7 +118,7 @@ async def keys_list(args: argparse.Namespace) -> None:
 async def keys_revoke(args: argparse.Namespace) -> None:
     if not _KEY_ID.match(args.key_id):
         raise CliError(f"{args.key_id!r} is not a key id (16 hex digits, as `socialpub keys list` shows)", 2)
-    async with _connect(args) as client:
+    async with connect(args) as client:
         await _tenant(client, args.tenant)
         try:
             record = await revoke_key(client, tenant=args.tenant, key_id_=args.key_id)
@@ -155,7 +134,7 @@ async def accounts_add_sandbox(args: argparse.Namespace) -> None:
     display_name = args.display_name.strip()
     if not 1 <= len(display_name) <= 200:
         raise CliError("--display-name must be 1 to 200 characters", 2)
-    async with _connect(args) as client:
+    async with connect(args) as client:
         tenant = await _tenant(client, args.tenant)
         account = await create_sandbox_account(
             client, tenant=tenant, platform=Platform(args.platform), display_name=display_name
@@ -164,7 +143,7 @@ async def accounts_add_sandbox(args: argparse.Namespace) -> None:
 
 
 async def accounts_list(args: argparse.Namespace) -> None:
-    async with _connect(args) as client:
+    async with connect(args) as client:
         tenant = await _tenant(client, args.tenant)
         found = [(m, a) for m in Mode for a in await find_accounts(client, tenant.namespace(m))]
     rows = [

@@ -1,11 +1,18 @@
-"""What every ``socialpub`` command shares: the one-line error and the environment defaults."""
+"""What the ``socialpub`` commands share: the one-line error, the cluster connection, the defaults."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-__all__ = ["CliError", "default_crds_dir", "default_port", "default_state_dir"]
+import httpx
+
+from socialpub.kube.client import KubeClient
+
+__all__ = ["CliError", "connect", "default_crds_dir", "default_port", "default_state_dir"]
 
 _REPO_CRDS = Path(__file__).resolve().parent.parent / "crds"
 
@@ -36,3 +43,21 @@ def default_port() -> int:
     if not 0 <= port <= 65535:
         raise CliError(f"SOCIALPUB_PORT={value!r} is not a port number", 2)
     return port
+
+
+@contextlib.asynccontextmanager
+async def connect(args: argparse.Namespace) -> AsyncIterator[KubeClient]:
+    """A client of the cluster ``--kubeconfig``/``$KUBECONFIG`` names; connection failures become CliError."""
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        client = KubeClient.from_config(args.kubeconfig)
+    except (ConfigException, OSError, ValueError) as exc:
+        where = args.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise CliError(f"cannot load the kubeconfig {where}: {exc}") from None
+    try:
+        yield client
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach the Kubernetes API at {client.base_url}: {exc}") from None
+    finally:
+        await client.aclose()

@@ -12,17 +12,16 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import uvicorn
 
-from socialpub._cli_common import CliError, default_crds_dir, default_port, default_state_dir
+from socialpub._cli_common import CliError, connect, default_crds_dir, default_port, default_state_dir
 from socialpub.api.settings import ApiSettings
 from socialpub.kube.accounts import account_id, ensure_sandbox_account
 from socialpub.kube.client import KubeClient
@@ -30,9 +29,6 @@ from socialpub.kube.keys import create_key, find_key
 from socialpub.kube.tenants import Tenant, ensure_tenant
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 __all__ = ["DEMO_ACCOUNTS", "DEMO_TENANT", "api", "dev", "run_dev", "seed_demo"]
 
@@ -46,25 +42,17 @@ DEMO_ACCOUNTS = (
 )
 
 
-def _load_create_app() -> Callable[[ApiSettings], FastAPI] | None:
-    """The api's app factory, or ``None`` while :mod:`socialpub.api.app` does not exist yet."""
-    try:
-        module = importlib.import_module(_API_APP)
-    except ModuleNotFoundError as exc:
-        if exc.name == _API_APP:
-            return None
-        raise
-    factory: Callable[[ApiSettings], FastAPI] = module.create_app
-    return factory
-
-
 def api(args: argparse.Namespace) -> None:
-    if _load_create_app() is None:
-        raise CliError(f"the api is not installed ({_API_APP} is missing)")
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = str(args.kubeconfig)  # ApiSettings.from_env() reads it
     port = args.port if args.port is not None else default_port()
+    asyncio.run(_check_kubeconfig(args))  # one clear line now, not a traceback from the lifespan
     uvicorn.run(f"{_API_APP}:create_app", factory=True, host=args.host, port=port, log_config=None)
+
+
+async def _check_kubeconfig(args: argparse.Namespace) -> None:
+    async with connect(args):
+        pass
 
 
 # dev
@@ -77,11 +65,19 @@ class _ApiServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
-    async def run_until_stopped(self, sock: socket.socket) -> None:
+    async def start_serving(self, sock: socket.socket, stop: asyncio.Event) -> asyncio.Task[None]:
+        """Serve on ``sock`` in a task; return it once the app has started (or ``stop`` is set)."""
+        task = asyncio.create_task(self._serve_on(sock), name="api")
+        while not self.started and not task.done() and not stop.is_set():
+            await asyncio.sleep(0.02)
+        _check_api(task)
+        return task
+
+    async def _serve_on(self, sock: socket.socket) -> None:
         try:
             await self.serve(sockets=[sock])
         except SystemExit as exc:  # uvicorn exits the process when its startup fails
-            raise RuntimeError(f"the api failed to start (exit code {exc.code})") from None
+            raise RuntimeError(f"startup failed (uvicorn exit code {exc.code})") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -98,6 +94,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _check_api(task: asyncio.Task[None]) -> None:
+    """Raise the api task's failure as a one-line CliError (nothing if it is running or stopped)."""
     if task.done() and not task.cancelled() and task.exception() is not None:
         raise CliError(f"the api failed: {task.exception()}")
 
@@ -156,17 +153,17 @@ async def run_dev(
     The embedded Kubernetes API comes up first (CRDs applied, kubeconfig written), then the demo
     data, then the api, which reaches the embedded API over HTTP like any client would.
     """
+    sock = _listen(host, port)  # first: a busy port should fail before anything starts
+
+    from socialpub.api.app import create_app
     from socialpub.embedded.kubeconfig import write_kubeconfig
     from socialpub.embedded.server import EmbeddedKubeServer, ServerSettings, apply_manifest, load_manifests
 
-    create_app = _load_create_app()
-    sock = _listen(host, port) if create_app is not None else None
     server = EmbeddedKubeServer(state_dir, ServerSettings(port=kube_port))
     try:
         await server.start()
     except OSError as exc:
-        if sock is not None:
-            sock.close()
+        sock.close()
         raise CliError(
             f"cannot start the embedded Kubernetes API on port {kube_port}: {exc.strerror}"
         ) from None
@@ -196,24 +193,17 @@ async def run_dev(
             print(f"  id {account_id(account)}: {spec.get('platform')} {spec.get('displayName')!r}")
         print(f"  test key (all scopes; kept in {state_dir / 'dev-key'}): {key}", flush=True)
 
-        if create_app is not None and sock is not None:
-            settings = dataclasses.replace(ApiSettings.from_env(), kubeconfig=str(kubeconfig.resolve()))
-            config = uvicorn.Config(
-                create_app(settings), log_config=None, lifespan="on", timeout_graceful_shutdown=5
-            )
-            api_server = _ApiServer(config)
-            api_task = asyncio.create_task(api_server.run_until_stopped(sock), name="api")
-            while not api_server.started and not api_task.done() and not stop.is_set():
-                await asyncio.sleep(0.02)
-            _check_api(api_task)
-            bound_host, bound_port = sock.getsockname()[:2]
-            base = f"http://{bound_host}:{bound_port}"
-            print(f"socialpub dev: api on {base} (OpenAPI docs: {base}/docs)", flush=True)
-            print(
-                f'  curl -H "Authorization: Bearer {key}" {base}/api/v1/services/social/accounts', flush=True
-            )
-        else:
-            print(f"socialpub dev: api not started ({_API_APP} is not installed yet)", flush=True)
+        settings = dataclasses.replace(ApiSettings.from_env(), kubeconfig=str(kubeconfig.resolve()))
+        api_server = _ApiServer(
+            uvicorn.Config(create_app(settings), log_config=None, lifespan="on", timeout_graceful_shutdown=5)
+        )
+        api_task = await api_server.start_serving(sock, stop)
+        if stop.is_set():
+            return
+        bound_host, bound_port = sock.getsockname()[:2]
+        base = f"http://{bound_host}:{bound_port}"
+        print(f"socialpub dev: api on {base} (OpenAPI docs: {base}/docs)", flush=True)
+        print(f'  curl -H "Authorization: Bearer {key}" {base}/api/v1/services/social/accounts', flush=True)
 
         # The operator joins here (a later issue): start it as a task beside the api, on the same
         # kubeconfig, and stop it in ``finally`` before the embedded API goes away.
@@ -221,12 +211,10 @@ async def run_dev(
         print(f"socialpub dev: ready. Ctrl-C stops it; state survives in {state_dir}", flush=True)
         if ready is not None:
             ready.set()
-        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
-        if api_task is not None:
-            waiters.append(api_task)
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        waiters[0].cancel()
-        if api_task is not None and api_task.done():
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([stopping, api_task], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if api_task.done():
             _check_api(api_task)
             raise CliError("the api stopped unexpectedly")
     finally:
@@ -234,8 +222,7 @@ async def run_dev(
             api_server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(api_task, 15)
-        if sock is not None:
-            sock.close()
+        sock.close()
         await server.stop()
         print("socialpub dev: stopped", flush=True)
 

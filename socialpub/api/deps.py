@@ -9,9 +9,9 @@ within a watch round trip.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request, Response, Security
 from fastapi.routing import APIRoute
@@ -187,7 +187,7 @@ class AuthenticatedRoute(APIRoute):
     anonymous caller would get 400/422 answers about their payload; here they get 401 first.
     """
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def authenticated(request: Request) -> Response:

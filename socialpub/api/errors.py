@@ -9,6 +9,7 @@ middleware (browser refusal, body limits) renders through :func:`error_response`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -172,7 +173,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     bad_json = [e for e in errors if e.get("type") == "json_invalid"]
     if bad_json:
         ctx = bad_json[0].get("ctx") or {}
-        loc = bad_json[0].get("loc") or ()
+        loc: tuple[Any, ...] = tuple(bad_json[0].get("loc") or ())
         where = f" at position {loc[-1]}" if len(loc) > 1 else ""
         reason = f": {ctx['error']}" if ctx.get("error") else ""
         return error_response(400, "invalid_json", f"the request body is not valid JSON{reason}{where}")
@@ -195,9 +196,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
     if exc.status_code == 400 and exc.detail and exc.detail != "Bad Request":
         message = str(exc.detail)
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and request.url.path.startswith("/api/"):
         message = f"no route {request.method} {request.url.path}"
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; use {' or '.join(allowed)}"
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method served at this path, from the OpenAPI paths (Starlette names only the
+    methods of the first route that matched the path)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods)
 
 
 async def _upstream_error(request: Request, exc: Exception) -> Response:

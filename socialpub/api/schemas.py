@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,6 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 
 from socialpub.models.platforms import Platform
 
@@ -138,7 +138,29 @@ class TargetStatus(enum.StrEnum):
     DEAD = "dead"
 
 
-_REQUEST = ConfigDict(extra="forbid")
+def _omittable(*fields: str, examples: list[Any]) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` that documents ``fields`` as omittable but never null.
+
+    The fields are typed ``X | None`` so that "not sent" is ``None`` (with a before-validator
+    refusing an explicit ``null``); the schema must still say ``X`` alone, or generated clients
+    and schemathesis would send ``null`` believing it valid.
+    """
+
+    def extra(schema: dict[str, Any]) -> None:
+        for name in fields:
+            prop = schema.get("properties", {}).get(name)
+            if not prop or "anyOf" not in prop:
+                continue
+            options = [o for o in prop.pop("anyOf") if o.get("type") != "null"]
+            if len(options) == 1:
+                prop.update(options[0])
+            else:
+                prop["anyOf"] = options
+            if prop.get("default", ...) is None:
+                del prop["default"]
+        schema["examples"] = examples
+
+    return extra
 
 
 # Requests.
@@ -165,13 +187,13 @@ class TargetInput(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"account_id": 12}, {"account_id": 13, "override_body": "Big news!"}]
-        },
+        json_schema_extra=_omittable(
+            "override_body", examples=[{"account_id": 12}, {"account_id": 13, "override_body": "Big news!"}]
+        ),
     )
 
     account_id: AccountId
-    override_body: PostText | SkipJsonSchema[None] = Field(
+    override_body: PostText | None = Field(
         default=None,
         description="Text published on this account instead of the post's body; omit to use the body.",
     )
@@ -223,20 +245,24 @@ class PostUpdate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
+        json_schema_extra=_omittable(
+            "body",
+            "media",
+            "targets",
+            "expected_updated_at",
+            examples=[
                 {
                     "body": "We just launched our new app! #launch #mobile",
                     "expected_updated_at": "2025-06-01T09:30:00.123456Z",
                 }
-            ]
-        },
+            ],
+        ),
     )
 
-    body: PostText | SkipJsonSchema[None] = Field(default=None, description="The new text of the post.")
-    media: MediaList | SkipJsonSchema[None] = Field(default=None)
-    targets: Targets | SkipJsonSchema[None] = Field(default=None)
-    expected_updated_at: AwareDatetime | SkipJsonSchema[None] = Field(
+    body: PostText | None = Field(default=None, description="The new text of the post.")
+    media: MediaList | None = Field(default=None)
+    targets: Targets | None = Field(default=None)
+    expected_updated_at: AwareDatetime | None = Field(
         default=None,
         description="The post's updated_at as you last read it (RFC 3339 with an offset); compared exactly.",
         examples=["2025-06-01T09:30:00.123456Z"],
@@ -259,10 +285,12 @@ class PublishRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{}, {"scheduled_for": "2030-06-01T09:30:00+02:00"}]},
+        json_schema_extra=_omittable(
+            "scheduled_for", examples=[{}, {"scheduled_for": "2030-06-01T09:30:00+02:00"}]
+        ),
     )
 
-    scheduled_for: AwareDatetime | SkipJsonSchema[None] = Field(
+    scheduled_for: AwareDatetime | None = Field(
         default=None,
         description=(
             "When to publish (RFC 3339 with an offset; stored in UTC). Must be in the future. "

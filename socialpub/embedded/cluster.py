@@ -501,13 +501,18 @@ class Cluster:
         return final
 
     async def _collect_dependents(self, owner_uid: str, *, exclude: str | None) -> None:
-        """Background garbage collection: delete dependents none of whose owners remain."""
+        """Background garbage collection: delete dependents none of whose owners remain.
+
+        A dependent that still has another owner stays, and loses its reference to this one (the
+        garbage collector removes dangling ownerReferences).
+        """
         for skey, dependent in self.store.dependents(owner_uid):
             dep_rt = self.registry.by_storage_key(skey)
             if dep_rt is None:
                 continue
             owners = [r.get("uid") for r in dependent["metadata"].get("ownerReferences") or ()]
             if any(uid != owner_uid and self.store.get_by_uid(uid) is not None for uid in owners if uid):
+                await self._drop_owner_reference(dep_rt, dependent, owner_uid)
                 continue
             dmeta = dependent["metadata"]
             try:
@@ -521,14 +526,19 @@ class Cluster:
             dep_rt = self.registry.by_storage_key(skey)
             if dep_rt is None:
                 continue
-            new = _clone(dependent)
-            refs = [r for r in new["metadata"].get("ownerReferences") or () if r.get("uid") != owner_uid]
-            if refs:
-                new["metadata"]["ownerReferences"] = refs
-            else:
-                new["metadata"].pop("ownerReferences", None)
-            new["metadata"]["resourceVersion"] = str(self.store.next_resource_version())
-            await self.store.commit([self._change(dep_rt, "MODIFIED", new, dependent)])
+            await self._drop_owner_reference(dep_rt, dependent, owner_uid)
+
+    async def _drop_owner_reference(
+        self, rt: ResourceType, dependent: dict[str, Any], owner_uid: str
+    ) -> None:
+        new = _clone(dependent)
+        refs = [r for r in new["metadata"].get("ownerReferences") or () if r.get("uid") != owner_uid]
+        if refs:
+            new["metadata"]["ownerReferences"] = refs
+        else:
+            new["metadata"].pop("ownerReferences", None)
+        new["metadata"]["resourceVersion"] = str(self.store.next_resource_version())
+        await self.store.commit([self._change(rt, "MODIFIED", new, dependent)])
 
     async def _terminate_namespace(self, ns: dict[str, Any]) -> dict[str, Any]:
         name = ns["metadata"]["name"]
@@ -756,6 +766,24 @@ class Cluster:
                     "spec.versions",
                 )
             )
+        for i, version in enumerate(versions):
+            columns = version.get("additionalPrinterColumns") if isinstance(version, dict) else None
+            if columns is not None and not (
+                isinstance(columns, list)
+                and all(
+                    isinstance(c, dict)
+                    and isinstance(c.get("name"), str)
+                    and isinstance(c.get("jsonPath"), str)
+                    for c in columns
+                )
+            ):
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "Invalid value: must be a list of columns with a name and a jsonPath",
+                        f"spec.versions[{i}].additionalPrinterColumns",
+                    )
+                )
         if not causes and name != f"{names['plural']}.{spec['group']}":
             causes.append(
                 (

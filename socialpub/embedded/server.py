@@ -410,7 +410,7 @@ class EmbeddedKubeServer:
                     line = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
                 except TimeoutError:
                     if bookmarks and loop.time() < deadline:
-                        await response.write(self._bookmark(rt))
+                        await response.write(self._bookmark(rt, watcher))
                     continue
                 lines = [line]
                 while not watcher.queue.empty():
@@ -426,14 +426,14 @@ class EmbeddedKubeServer:
             self.watches.close(watcher)
         return response
 
-    def _bookmark(self, rt: ResourceType) -> bytes:
+    def _bookmark(self, rt: ResourceType, watcher: Watcher) -> bytes:
+        # Only a version whose changes this stream has already been sent (or that the client's
+        # list already showed): a client resuming from a bookmark must not skip a write that was
+        # accepted but is not yet durable, and so not yet announced.
+        rv = max(self.store.committed_resource_version, watcher.since)
         return encode_event(
             "BOOKMARK",
-            {
-                "kind": rt.kind,
-                "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": str(self.store.resource_version)},
-            },
+            {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(rv)}},
         )
 
     def _table_event(self, table: TableBuilder, line: bytes) -> bytes:

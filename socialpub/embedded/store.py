@@ -142,6 +142,11 @@ class Store:
         return self._rv
 
     @property
+    def committed_resource_version(self) -> int:
+        """The newest resourceVersion whose change (and every older one) watchers have been told of."""
+        return self._committed_rv
+
+    @property
     def history_floor(self) -> int:
         """Watches from a resourceVersion below this one are answered 410 Expired."""
         return self._history_floor

@@ -36,8 +36,8 @@ TARGET_STATES = ("pending", "publishing", "published", "failed", "dead")
 
 
 def format_time(moment: float) -> str:
-    """RFC 3339 UTC with milliseconds, the precision lateness is measured in."""
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC with microseconds (what the REST API shows, and what lateness is measured in)."""
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: Any) -> float | None:
@@ -61,7 +61,7 @@ def backoff_delay(
     Full jitter (uniform between 0 and the exponential ceiling) spreads retries of many targets
     that failed together, so a platform outage does not end in a synchronized retry storm.
     """
-    ceiling = min(cap, base * factor ** max(0, attempts - 1))
+    ceiling = min(cap, base * factor ** min(max(0, attempts - 1), 64))
     return rng.uniform(0, ceiling)
 
 
@@ -76,10 +76,14 @@ def failure_status(
     rng: random.Random,
     retry_after: float | None = None,
 ) -> dict[str, Any]:
-    """The target status after a failed attempt: ``failed`` with a next attempt, or ``dead``."""
+    """The target status after a failed attempt: ``failed`` with a next attempt, or ``dead``.
+
+    Only a ``transient`` error is retried: ``permanent`` (the content is refused) and ``reconnect``
+    (the account's authorization is gone; a person must reconnect it) dead-letter at once.
+    """
     attempts = attempts_before + 1
     error = {"code": code, "message": message[:2000], "class": classification}
-    if classification == "permanent" or attempts >= MAX_ATTEMPTS:
+    if classification != "transient" or attempts >= MAX_ATTEMPTS:
         return {"state": "dead", "attempts": attempts, "lastError": error, "nextAttemptAt": None}
     delay = backoff_delay(attempts, base=base, rng=rng)
     if retry_after is not None:

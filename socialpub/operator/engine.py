@@ -32,6 +32,7 @@ from socialpub.kube.client import AlreadyExists, Conflict, KubeClient, NotFound
 from socialpub.kube.events import record_event
 from socialpub.kube.ids import allocate_id
 from socialpub.kube.resources import (
+    ACCOUNTS,
     ANNOTATION_CREATED_AT,
     ANNOTATION_UPDATED_AT,
     LABEL_ID,
@@ -77,8 +78,31 @@ def _micro_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return ((obj.get("metadata") or {}).get("labels")) or {}
+
+
+def _spec_version(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What changes when someone other than the operator changes what an object asks for."""
+    meta = obj.get("metadata") or {}
+    return meta.get("generation"), meta.get("deletionTimestamp"), meta.get("labels")
+
+
+def _released(post: dict[str, Any] | None) -> bool:
+    """Has publishing of this post begun (its content released to the targets)?"""
+    return bool(post and (post.get("status") or {}).get("publishStartedAt"))
+
+
+def _discard(index: dict[Any, set[Key]], bucket: Any, key: Key) -> None:
+    members = index.get(bucket)
+    if members is not None:
+        members.discard(key)
+        if not members:
+            del index[bucket]
+
+
 class Engine:
-    """Everything the operator does, behind three ``observe`` entry points."""
+    """Everything the operator does, behind one ``observe`` entry point fed by the watches."""
 
     def __init__(
         self,
@@ -98,7 +122,18 @@ class Engine:
         self.posts: dict[Key, dict[str, Any]] = {}
         self.targets: dict[Key, dict[str, Any]] = {}
         self.accounts: dict[Key, dict[str, Any]] = {}
+        self._stores = {
+            POSTS.plural: self.posts,
+            TARGETS.plural: self.targets,
+            ACCOUNTS.plural: self.accounts,
+        }
+        # Indexes, kept by _put/_drop, so no lookup scans a whole store.
         self._targets_of: dict[Key, set[Key]] = {}
+        """(namespace, post name) -> its targets."""
+        self._account_by_id: dict[tuple[str, str], Key] = {}
+        """(namespace, account id label) -> the account."""
+        self._targets_by_account: dict[tuple[str, str], set[Key]] = {}
+        """(namespace, account id) -> the targets publishing to it."""
         self._in_flight: set[Key] = set()
         self.timer = Timer(self._on_due, clock=clock)
         self.queue = WorkQueue(self._work, concurrency=settings.concurrency)
@@ -106,59 +141,118 @@ class Engine:
 
     # Lifecycle.
 
-    async def start(self) -> None:
-        if self._timer_task is None:
-            self._timer_task = asyncio.create_task(self.timer.run(), name="socialpub-timer")
+    async def start(self, *, prime: bool = True) -> None:
+        """Load every post, target and account (so no decision is made on a partial view), then
+        start the timer. kopf's watches then keep the copies current."""
+        if self._timer_task is not None:
+            return
+        if prime:
+            listed = {}
+            for resource in (ACCOUNTS, TARGETS, POSTS):
+                listed[resource.plural], _ = await self.client.list(resource, limit=500)
+            for plural, items in listed.items():
+                for obj in items:
+                    self.observe(plural, None, obj)
+        self._timer_task = asyncio.create_task(self.timer.run(), name="socialpub-timer")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop; platform calls already under way get ``grace`` seconds to finish and be recorded."""
         if self._timer_task is not None:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer_task
             self._timer_task = None
-        await self.queue.close()
+        await self.queue.close(grace=grace)
+
+    # The local copies and their indexes.
+
+    def _put(self, plural: str, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        store = self._stores[plural]
+        old = store.get(key)
+        if old is not None:
+            self._unindex(plural, key, old)
+        store[key] = obj
+        namespace = key[0]
+        if plural == TARGETS.plural:
+            spec = obj.get("spec") or {}
+            self._targets_of.setdefault((namespace, str(spec.get("postName") or "")), set()).add(key)
+            account = (namespace, str(spec.get("accountId")))
+            self._targets_by_account.setdefault(account, set()).add(key)
+        elif plural == ACCOUNTS.plural:
+            account_id = _labels(obj).get(LABEL_ID)
+            if account_id:
+                self._account_by_id[(namespace, account_id)] = key
+
+    def _drop(self, plural: str, key: Key) -> None:
+        old = self._stores[plural].pop(key, None)
+        if old is not None:
+            self._unindex(plural, key, old)
+
+    def _unindex(self, plural: str, key: Key, old: dict[str, Any]) -> None:
+        namespace = key[0]
+        if plural == TARGETS.plural:
+            spec = old.get("spec") or {}
+            _discard(self._targets_of, (namespace, str(spec.get("postName") or "")), key)
+            _discard(self._targets_by_account, (namespace, str(spec.get("accountId"))), key)
+        elif plural == ACCOUNTS.plural:
+            account_id = _labels(old).get(LABEL_ID)
+            if account_id and self._account_by_id.get((namespace, account_id)) == key:
+                del self._account_by_id[(namespace, account_id)]
+
+    def _remember(self, store: dict[Key, dict[str, Any]], obj: dict[str, Any]) -> dict[str, Any]:
+        """Keep an object this process just wrote (read-your-writes), unless a newer one is known.
+
+        The server's answer to a write can carry someone else's concurrent change too (a status
+        merge-patch lands on the latest spec). Its watch events will then look old and be skipped,
+        so a change of generation (spec) or a deletion seen here is acted on here.
+        """
+        key = _key(obj)
+        plural = next(p for p, s in self._stores.items() if s is store)
+        old = store.get(key)
+        if _rv(obj) >= _rv(old):
+            self._put(plural, obj)
+            if old is not None and _spec_version(old) != _spec_version(obj):
+                self._submit_for(plural, key, obj, deleted=False, new=False)
+        return store[key]
 
     # Observation (called by the kopf handlers for every watch event).
 
     def observe(self, plural: str, event_type: str | None, body: dict[str, Any]) -> None:
-        """Take the latest state of an object and schedule whatever work it now needs."""
+        """Take the latest state of an object and submit whatever work it may now need."""
         key = _key(body)
-        store = {"socialposts": self.posts, "socialtargets": self.targets, "socialaccounts": self.accounts}[
-            plural
-        ]
-        deleted = event_type == "DELETED"
+        store = self._stores[plural]
         current = store.get(key)
-        if current is not None and _rv(current) > _rv(body) and not deleted:
-            return  # an older event than a write this process already applied
-        if deleted:
-            store.pop(key, None)
+        if event_type == "DELETED":
+            self._drop(plural, key)
+        elif current is not None and _rv(current) >= _rv(body):
+            # Older than, or the echo of, a write this process already applied (and acted on).
+            return
         else:
-            store[key] = body
-        if plural == "socialposts":
+            self._put(plural, body)
+        self._submit_for(plural, key, body, deleted=event_type == "DELETED", new=current is None)
+
+    def _submit_for(self, plural: str, key: Key, body: dict[str, Any], *, deleted: bool, new: bool) -> None:
+        if plural == POSTS.plural:
             if deleted:
                 self.timer.cancel(("post", key))
             self.queue.submit(("post", key))
-        elif plural == "socialtargets":
+        elif plural == TARGETS.plural:
             post_key = (key[0], str((body.get("spec") or {}).get("postName") or ""))
             if deleted:
-                self._targets_of.get(post_key, set()).discard(key)
                 self.timer.cancel(("target", key))
             else:
-                self._targets_of.setdefault(post_key, set()).add(key)
                 self.queue.submit(("target", key))
+            if (deleted or new) and not _released(self.posts.get(post_key)):
+                # Targets are the post's to keep: one created or deleted by someone else is
+                # reconciled against spec.targets until publishing begins.
+                self.queue.submit(("post", post_key))
             self.queue.submit(("aggregate", post_key))
         else:
-            # An account change can unblock targets waiting on it.
-            for target_key, target in list(self.targets.items()):
-                if target_key[0] == key[0] and self._account_key(target) == key:
-                    self.queue.submit(("target", target_key))
-
-    def _remember(self, store: dict[Key, dict[str, Any]], obj: dict[str, Any]) -> dict[str, Any]:
-        """Keep an object this process just wrote (read-your-writes), unless a newer one is known."""
-        key = _key(obj)
-        if _rv(obj) >= _rv(store.get(key)):
-            store[key] = obj
-        return store[key]
+            # An account that appears or changes can unblock (or stop) targets publishing to it.
+            account_id = _labels(body).get(LABEL_ID)
+            for target_key in sorted(self._targets_by_account.get((key[0], str(account_id)), ())):
+                self.queue.submit(("target", target_key))
 
     def _on_due(self, item: Hashable) -> None:
         self.queue.submit(item)
@@ -166,48 +260,67 @@ class Engine:
     async def _work(self, item: Hashable) -> None:
         assert isinstance(item, tuple)
         kind, key = item
-        if kind == "post":
-            await self.reconcile_post(key)
-        elif kind == "target":
-            await self.advance_target(key)
-        elif kind == "aggregate":
-            await self.aggregate_post(key)
+        try:
+            if kind == "post":
+                await self.reconcile_post(key)
+            elif kind == "target":
+                await self.advance_target(key)
+            elif kind == "aggregate":
+                await self.aggregate_post(key)
+        except NotFound:
+            # Deleted while we worked (the DELETED event may still be on its way): forget it. If
+            # it still exists, something else it needs went away; the queue retries.
+            resource = TARGETS if kind == "target" else POSTS
+            try:
+                fresh = await self.client.get(resource, key[1], key[0])
+            except NotFound:
+                self.observe(resource.plural, "DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
+                return
+            self._remember(self._stores[resource.plural], fresh)
+            raise
+
+    # Accounts.
+
+    def _account_of(self, target: dict[str, Any]) -> dict[str, Any] | None:
+        account_id = str((target.get("spec") or {}).get("accountId"))
+        key = self._account_by_id.get((_key(target)[0], account_id))
+        return self.accounts.get(key) if key else None
+
+    async def _find_account(self, target: dict[str, Any]) -> dict[str, Any] | None:
+        """The target's account; asks the API server before concluding there is none (an account
+        created a moment ago may not have reached this process's watch yet)."""
+        account = self._account_of(target)
+        if account is not None:
+            return account
+        account_id = (target.get("spec") or {}).get("accountId")
+        items, _ = await self.client.list(
+            ACCOUNTS, _key(target)[0], label_selector=f"{LABEL_ID}={account_id}"
+        )
+        for item in items:
+            self._remember(self.accounts, item)
+        return self._account_of(target)
 
     # Posts.
 
-    def _account_key(self, target: dict[str, Any]) -> Key | None:
-        account_id = (target.get("spec") or {}).get("accountId")
-        namespace = _key(target)[0]
-        for key, account in self.accounts.items():
-            if key[0] == namespace and ((account.get("metadata") or {}).get("labels") or {}).get(
-                LABEL_ID
-            ) == str(account_id):
-                return key
-        return None
-
-    def _account_of(self, target: dict[str, Any]) -> dict[str, Any] | None:
-        key = self._account_key(target)
-        return self.accounts.get(key) if key else None
-
     async def reconcile_post(self, key: Key) -> None:
+        """Before release: keep the targets, the Scheduled state and the timer; at the due time,
+        release. After release: only freeze content into targets and report spec drift."""
         post = self.posts.get(key)
         if post is None or (post.get("metadata") or {}).get("deletionTimestamp"):
             self.timer.cancel(("post", key))
             return
         post = await self._ensure_identity(post)
-        status = post.get("status") or {}
         spec = post.get("spec") or {}
-        if status.get("publishStartedAt"):
+        if _released(post):
             await self._keep_released(post)
             return
         await self._sync_targets(post)
-        now = self._clock()
         if spec.get("draft"):
             self.timer.cancel(("post", key))
             await self._write_post_status(post, phase="draft", scheduled_for=None)
             return
         due = decisions.parse_time(spec.get("scheduledFor"))
-        if due is not None and due > now:
+        if due is not None and due > self._clock():
             self.timer.arm(("post", key), due)
             await self._write_post_status(post, phase="scheduled", scheduled_for=spec.get("scheduledFor"))
             return
@@ -227,9 +340,7 @@ class Engine:
             patch["metadata"]["labels"] = {LABEL_ID: str(post_id)}
         if ANNOTATION_CREATED_AT not in annotations:
             created = decisions.parse_time(meta.get("creationTimestamp")) or self._clock()
-            stamp = (
-                datetime.fromtimestamp(created, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-            )
+            stamp = decisions.format_time(created)
             patch["metadata"]["annotations"] = {ANNOTATION_CREATED_AT: stamp, ANNOTATION_UPDATED_AT: stamp}
         updated = await self.client.patch(POSTS, meta["name"], patch, meta["namespace"])
         return self._remember(self.posts, updated)
@@ -251,7 +362,7 @@ class Engine:
         namespace, name = meta["namespace"], meta["name"]
         desired = self._desired_targets(post)
         existing = {
-            k[1]: self.targets[k] for k in self._targets_of.get((namespace, name), set()) if k in self.targets
+            k[1]: self.targets[k] for k in self._targets_of.get((namespace, name), ()) if k in self.targets
         }
         for target_name, spec in desired.items():
             current = existing.get(target_name)
@@ -261,12 +372,11 @@ class Engine:
                 patch = {"spec": {**spec, "overrideBody": spec.get("overrideBody")}}
                 updated = await self.client.patch(TARGETS, target_name, patch, namespace)
                 self._remember(self.targets, updated)
-        for target_name in existing:
+        for target_name, target in existing.items():
             if target_name not in desired:
                 with contextlib.suppress(NotFound):
                     await self.client.delete(TARGETS, target_name, namespace)
-                self.targets.pop((namespace, target_name), None)
-                self._targets_of.get((namespace, name), set()).discard((namespace, target_name))
+                self._drop(TARGETS.plural, _key(target))
 
     async def _create_target(self, post: dict[str, Any], target_name: str, spec: dict[str, Any]) -> None:
         meta = post["metadata"]
@@ -295,7 +405,6 @@ class Engine:
         except AlreadyExists:
             created = await self.client.get(TARGETS, target_name, meta["namespace"])
         self._remember(self.targets, created)
-        self._targets_of.setdefault((meta["namespace"], meta["name"]), set()).add(_key(created))
 
     async def _write_post_status(
         self, post: dict[str, Any], *, phase: str, scheduled_for: str | None
@@ -375,7 +484,8 @@ class Engine:
             )
 
     async def _release(self, post: dict[str, Any]) -> None:
-        """Publishing begins: freeze the content into each target and mark them pending."""
+        """Publishing begins: record it on the post (conditional on the version decided on); each
+        target then freezes its content and publishes on its own."""
         meta = post["metadata"]
         generation = int(meta.get("generation") or 1)
         now_iso = decisions.format_time(self._clock())
@@ -410,46 +520,27 @@ class Engine:
             self.queue.submit(("post", _key(fresh)))
             return
         post = self._remember(self.posts, updated)
+        await self._keep_released(post)
         await record_event(
             self.client,
             post,
             reason="Publishing",
-            message=f"Publishing to {len(self._desired_targets(post))} account(s)",
+            message=f"Publishing to {len(self._targets_of.get(_key(post), ()))} account(s)",
         )
-        await self._keep_released(post)
 
     async def _keep_released(self, post: dict[str, Any]) -> None:
-        """After release: every target has its frozen content; later spec edits are not acted on."""
+        """After release: every target gets its content; later spec edits are not acted on."""
         meta = post["metadata"]
-        namespace = meta["namespace"]
+        key = _key(post)
         status = post.get("status") or {}
         released_generation = int(status.get("releasedGeneration") or meta.get("generation") or 1)
         generation = int(meta.get("generation") or 1)
-        spec = post.get("spec") or {}
-        for target_key in sorted(self._targets_of.get((namespace, meta["name"]), set())):
+        for target_key in sorted(self._targets_of.get(key, ())):
             target = self.targets.get(target_key)
-            if target is None or (target.get("status") or {}).get("content"):
-                continue
-            account = self._account_of(target)
-            override = (target.get("spec") or {}).get("overrideBody")
-            content = {
-                "text": override or spec.get("body", ""),
-                "media": [{"url": m.get("url"), "alt": m.get("alt", "")} for m in spec.get("media") or []],
-            }
-            target_status = {
-                "state": "pending",
-                "attempts": 0,
-                "content": content,
-                "platform": ((account or {}).get("spec") or {}).get("platform"),
-            }
-            updated = await self.client.patch(
-                TARGETS, target_key[1], {"status": target_status}, namespace, subresource="status"
-            )
-            self._remember(self.targets, updated)
-            self.queue.submit(("target", target_key))
+            if target is not None and not (target.get("status") or {}).get("content"):
+                self.queue.submit(("target", target_key))
         frozen = generation != released_generation
         conditions = status.get("conditions") or []
-        now = _micro_now()
         new_conditions = decisions.set_condition(
             conditions,
             type="SpecApplied",
@@ -462,29 +553,28 @@ class Engine:
             if frozen
             else "the released content matches the spec",
             generation=generation,
-            now=now,
+            now=_micro_now(),
         )
-        if new_conditions != conditions:
+        if new_conditions != conditions or status.get("observedGeneration") != generation:
             updated = await self.client.patch(
                 POSTS,
                 meta["name"],
-                {"status": {"conditions": new_conditions}},
-                namespace,
+                {"status": {"conditions": new_conditions, "observedGeneration": generation}},
+                meta["namespace"],
                 subresource="status",
             )
             self._remember(self.posts, updated)
-        self.queue.submit(("aggregate", (namespace, meta["name"])))
+        self.queue.submit(("aggregate", key))
 
     async def aggregate_post(self, key: Key) -> None:
         """The post's phase, counts and conditions follow its targets once released."""
         post = self.posts.get(key)
-        if post is None:
+        if not _released(post):
             return
+        assert post is not None
         status = post.get("status") or {}
-        if not status.get("publishStartedAt"):
-            return
         meta = post["metadata"]
-        targets = [self.targets[k] for k in self._targets_of.get(key, set()) if k in self.targets]
+        targets = [self.targets[k] for k in self._targets_of.get(key, ()) if k in self.targets]
         states = [(t.get("status") or {}).get("state") or "pending" for t in targets]
         phase = decisions.post_phase(draft=False, released=True, due=None, now=self._clock(), states=states)
         generation = int(meta.get("generation") or 1)
@@ -526,11 +616,7 @@ class Engine:
             conditions,
             type="Ready",
             status="True" if terminal else "False",
-            reason={
-                "published": "Published",
-                "partially_published": "PartiallyPublished",
-                "failed": "Failed",
-            }.get(phase, "Publishing"),
+            reason=_PHASE_REASONS.get(phase, "Publishing"),
             message=f"the post is {phase}",
             generation=generation,
             now=now,
@@ -555,11 +641,7 @@ class Engine:
             await record_event(
                 self.client,
                 updated,
-                reason={
-                    "published": "Published",
-                    "partially_published": "PartiallyPublished",
-                    "failed": "Failed",
-                }[phase],
+                reason=_PHASE_REASONS[phase],
                 message=f"Post {phase.replace('_', ' ')}: {published} of {len(states)} account(s)",
                 warning=phase != "published",
             )
@@ -596,88 +678,87 @@ class Engine:
         status = target.get("status") or {}
         post_key = (key[0], str((target.get("spec") or {}).get("postName") or ""))
         post = self.posts.get(post_key)
-        post_released = bool(post and (post.get("status") or {}).get("publishStartedAt"))
-        if post_released and not status.get("content"):
-            self.queue.submit(("post", post_key))  # released before this target was seen: freeze it now
+        if not _released(post):
             return
-        released = post_released and bool(status.get("content"))
+        assert post is not None
+        if not status.get("content"):
+            target = await self._freeze(target, post)
+            status = target.get("status") or {}
         plan = decisions.plan_target(
-            status, released=released, in_flight=key in self._in_flight, now=self._clock()
+            status, released=True, in_flight=key in self._in_flight, now=self._clock()
         )
         if plan.action == "wait" and plan.until is not None:
             self.timer.arm(("target", key), plan.until)
         elif plan.action in ("deliver", "resolve"):
-            assert post is not None
-            try:
-                await self._attempt(target, post, resolve=plan.action == "resolve")
-            except NotFound:
-                logger.info("target %s/%s went away while publishing (its post was deleted)", *key)
+            await self._attempt(target, post, resolve=plan.action == "resolve")
+
+    async def _freeze(self, target: dict[str, Any], post: dict[str, Any]) -> dict[str, Any]:
+        """Release one target: its effective content is written into its status, ``pending``.
+
+        From here on every attempt publishes exactly this, whatever happens to the post's spec.
+        (The post's spec is the released generation unless it was edited in the moment between
+        release and this write — possible only across an operator restart.)
+        """
+        spec = post.get("spec") or {}
+        account = await self._find_account(target)
+        override = (target.get("spec") or {}).get("overrideBody")
+        status: dict[str, Any] = {
+            "state": "pending",
+            "attempts": 0,
+            "content": {
+                "text": override or spec.get("body", ""),
+                "media": [{"url": m.get("url"), "alt": m.get("alt", "")} for m in spec.get("media") or []],
+            },
+        }
+        platform = ((account or {}).get("spec") or {}).get("platform")
+        if platform:
+            status["platform"] = platform
+        key = _key(target)
+        updated = await self.client.patch(TARGETS, key[1], {"status": status}, key[0], subresource="status")
+        self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
+        return self._remember(self.targets, updated)
+
+    def _failure(
+        self, attempts: int, classification: str, code: str, message: str, retry_after: float | None = None
+    ) -> dict[str, Any]:
+        return decisions.failure_status(
+            attempts_before=attempts,
+            classification=classification,
+            code=code,
+            message=message,
+            now=self._clock(),
+            base=self.settings.retry_base_seconds,
+            rng=self._rng,
+            retry_after=retry_after,
+        )
 
     async def _attempt(self, target: dict[str, Any], post: dict[str, Any], *, resolve: bool) -> None:
         key = _key(target)
         status = target.get("status") or {}
         attempts = int(status.get("attempts") or 0)
         attempt = attempts + 1
-        account = self._account_of(target)
+        account = await self._find_account(target)
         if account is None:
+            account_id = (target.get("spec") or {}).get("accountId")
+            message = f"no SocialAccount with id {account_id} in {key[0]}"
             await self._record(
-                target,
-                post,
-                decisions.failure_status(
-                    attempts_before=attempts,
-                    classification="permanent",
-                    code="account_not_found",
-                    message=f"no SocialAccount with id {(target.get('spec') or {}).get('accountId')} here",
-                    now=self._clock(),
-                    base=self.settings.retry_base_seconds,
-                    rng=self._rng,
-                ),
+                target, post, self._failure(attempts, "permanent", "account_not_found", message)
+            )
+            return
+        state = (account.get("status") or {}).get("state")
+        if state in _UNUSABLE_ACCOUNT_STATES and not resolve:
+            message = f"the account is {state}; reconnect it and publish again"
+            await self._record(
+                target, post, self._failure(attempts, "reconnect", f"account_{state}", message)
             )
             return
         try:
             adapter = self._adapter_for(account)
         except _NoAdapter as exc:
-            await self._record(
-                target,
-                post,
-                decisions.failure_status(
-                    attempts_before=attempts,
-                    classification="permanent",
-                    code="no_adapter",
-                    message=str(exc),
-                    now=self._clock(),
-                    base=self.settings.retry_base_seconds,
-                    rng=self._rng,
-                ),
-            )
+            await self._record(target, post, self._failure(attempts, "permanent", "no_adapter", str(exc)))
             return
         if resolve:
-            found = await adapter.find_published(self._request(target, account, attempt))
-            if found is not None:
-                await self._record_published(
-                    target, post, found, attempt, note="resolved after an interruption"
-                )
-                return
-            await self._record(
-                target,
-                post,
-                {
-                    **decisions.failure_status(
-                        attempts_before=attempts,
-                        classification="transient",
-                        code="attempt_interrupted",
-                        message="the attempt was interrupted and the platform has no record of it",
-                        now=self._clock(),
-                        base=self.settings.retry_base_seconds,
-                        rng=self._rng,
-                    ),
-                    **(
-                        {"nextAttemptAt": decisions.format_time(self._clock())}
-                        if attempt < decisions.MAX_ATTEMPTS
-                        else {}
-                    ),
-                },
-            )
+            await self._resolve(target, post, adapter, account, attempt)
             return
         claim = {
             "metadata": {"resourceVersion": target["metadata"]["resourceVersion"]},
@@ -698,29 +779,42 @@ class Engine:
                 return
             target = self._remember(self.targets, claimed)
             self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
-            request = self._request(target, account, attempt)
             try:
-                result = await adapter.publish(request)
+                result = await adapter.publish(self._request(target, account, attempt))
             except PublishError as exc:
                 retry_after = exc.retry_after if isinstance(exc, TransientError) else None
                 await self._record(
                     target,
                     post,
-                    decisions.failure_status(
-                        attempts_before=attempts,
-                        classification=exc.classification,
-                        code=exc.code,
-                        message=exc.message,
-                        now=self._clock(),
-                        base=self.settings.retry_base_seconds,
-                        rng=self._rng,
-                        retry_after=retry_after,
-                    ),
+                    self._failure(attempts, exc.classification, exc.code, exc.message, retry_after),
                 )
                 return
             await self._record_published(target, post, result, attempt)
         finally:
             self._in_flight.discard(key)
+
+    async def _resolve(
+        self,
+        target: dict[str, Any],
+        post: dict[str, Any],
+        adapter: Adapter,
+        account: dict[str, Any],
+        attempt: int,
+    ) -> None:
+        """An attempt was interrupted (found ``publishing`` by a process not making it): did it land?"""
+        found = await adapter.find_published(self._request(target, account, attempt))
+        if found is not None:
+            await self._record_published(target, post, found, attempt, note="resolved after an interruption")
+            return
+        failure = self._failure(
+            attempt - 1,
+            "transient",
+            "attempt_interrupted",
+            "the attempt was interrupted and the platform has no record of it",
+        )
+        if failure["state"] == "failed":
+            failure["nextAttemptAt"] = decisions.format_time(self._clock())  # nothing landed: retry now
+        await self._record(target, post, failure)
 
     async def _record_published(
         self, target: dict[str, Any], post: dict[str, Any], result: Published, attempt: int, note: str = ""
@@ -751,7 +845,7 @@ class Engine:
     async def _record(
         self, target: dict[str, Any], post: dict[str, Any], new_status: dict[str, Any], note: str = ""
     ) -> None:
-        """Write the outcome of an attempt, then tell people (Events) and the post (aggregate)."""
+        """Write the outcome of an attempt, then tell the post (aggregate) and people (Events)."""
         key = _key(target)
         state = new_status["state"]
         if state == "dead":
@@ -769,11 +863,13 @@ class Engine:
             TARGETS, key[1], {"status": new_status}, key[0], subresource="status"
         )
         target = self._remember(self.targets, updated)
-        account = self._account_of(target)
-        where = (
-            f"{(account or {}).get('spec', {}).get('platform', '?')} "
-            f"({(account or {}).get('spec', {}).get('displayName', '?')})"
-        )
+        self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
+        if state == "failed":
+            due = decisions.parse_time(new_status.get("nextAttemptAt"))
+            if due is not None:
+                self.timer.arm(("target", key), due)
+        account_spec = (self._account_of(target) or {}).get("spec") or {}
+        where = f"{account_spec.get('platform', '?')} ({account_spec.get('displayName', '?')})"
         error = new_status.get("lastError") or {}
         if state == "published":
             message = f"Published to {where}: {new_status.get('externalUrl')}" + (
@@ -790,9 +886,6 @@ class Engine:
                 f"({error.get('code')}: {error.get('message')}); retrying at "
                 f"{new_status.get('nextAttemptAt')}",
             )
-            due = decisions.parse_time(new_status.get("nextAttemptAt"))
-            if due is not None:
-                self.timer.arm(("target", key), due)
         elif state == "dead":
             await record_event(
                 self.client,
@@ -802,7 +895,10 @@ class Engine:
                 message=f"Gave up on {where} after {new_status['attempts']} attempt(s): "
                 f"{error.get('code')}: {error.get('message')}",
             )
-        self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
+
+
+_PHASE_REASONS = {"published": "Published", "partially_published": "PartiallyPublished", "failed": "Failed"}
+_UNUSABLE_ACCOUNT_STATES = ("expired", "revoked", "disconnected")
 
 
 class _NoAdapter(Exception):

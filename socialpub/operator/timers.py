@@ -2,9 +2,10 @@
 
 Posts due at ``scheduledFor`` and targets due for a retry are entries in a single heap served by
 one asyncio task, instead of one sleeping task (or kopf timer) per object. Arming, re-arming
-and cancelling are O(log n) (cancelled entries are skipped lazily when they surface), memory is
-a few dozen bytes per entry, and the task sleeps exactly until the earliest entry — so a post
-publishes at its time, not on the next polling tick, with tens of thousands waiting.
+and cancelling are O(log n) (superseded entries are skipped lazily when they surface, and the
+heap is compacted when they outnumber the live ones, so memory tracks the live entries), and the
+task sleeps exactly until the earliest entry — so a post publishes at its time, not on the next
+polling tick, with tens of thousands waiting.
 """
 
 from __future__ import annotations
@@ -13,17 +14,26 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
 import time
 from collections.abc import Callable, Hashable
 
 __all__ = ["Timer"]
 
+logger = logging.getLogger(__name__)
+
 _MAX_SLEEP = 30.0
 """Re-check at least this often, so a wall-clock jump cannot delay a post for long."""
+_COMPACT_MIN = 64
+"""Below this many heap entries, stale ones are never worth a compaction."""
 
 
 class Timer:
-    """Calls ``fire(key)`` at (or just after) the wall-clock time each key was armed for."""
+    """Calls ``fire(key)`` at (or just after) the clock time each key was armed for.
+
+    ``clock`` is the wall clock by default (``scheduledFor`` is wall-clock time); tests inject the
+    event loop's clock. ``fire`` must not block: the engine only submits the key to its work queue.
+    """
 
     def __init__(self, fire: Callable[[Hashable], None], *, clock: Callable[[], float] = time.time) -> None:
         self._fire = fire
@@ -40,16 +50,29 @@ class Timer:
         self._due[key] = when
         heapq.heappush(self._heap, (when, next(self._seq), key))
         if self._heap[0][2] == key:
-            self._wake.set()
+            self._wake.set()  # the earliest entry changed: the sleeper must re-compute its timeout
+        self._maybe_compact()
 
     def cancel(self, key: Hashable) -> None:
-        self._due.pop(key, None)
+        if self._due.pop(key, None) is not None:
+            self._maybe_compact()
 
     def due_at(self, key: Hashable) -> float | None:
         return self._due.get(key)
 
     def __len__(self) -> int:
+        """Live (armed, not yet fired) entries."""
         return len(self._due)
+
+    @property
+    def heap_size(self) -> int:
+        """Entries held, including superseded ones not yet dropped (bounded by ~4x the live ones)."""
+        return len(self._heap)
+
+    def _maybe_compact(self) -> None:
+        if len(self._heap) > _COMPACT_MIN and len(self._heap) > 4 * len(self._due):
+            self._heap = [(w, s, k) for (w, s, k) in self._heap if self._due.get(k) == w]
+            heapq.heapify(self._heap)
 
     def _pop_due(self, now: float) -> list[Hashable]:
         fired = []
@@ -58,17 +81,20 @@ class Timer:
             if self._due.get(key) == when:
                 del self._due[key]
                 fired.append(key)
-        # Compact when cancelled entries dominate, so memory tracks live entries.
-        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._due):
-            self._heap = [(w, s, k) for (w, s, k) in self._heap if self._due.get(k) == w]
-            heapq.heapify(self._heap)
         return fired
 
     async def run(self) -> None:
+        """Serve the heap forever (cancel the task to stop)."""
         while True:
             for key in self._pop_due(self._clock()):
-                self._fire(key)
+                try:
+                    self._fire(key)
+                except Exception:  # one bad callback must not stop every other schedule
+                    logger.exception("timer callback for %r failed", key)
             self._wake.clear()
+            # Drop superseded entries at the top, so the sleep is computed from a live one.
+            while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
+                heapq.heappop(self._heap)
             timeout = _MAX_SLEEP
             if self._heap:
                 timeout = max(0.0, min(_MAX_SLEEP, self._heap[0][0] - self._clock()))

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 class WorkQueue:
+    """Runs ``handler(key)`` for submitted keys, at most ``concurrency`` at once, one per key."""
+
     def __init__(
         self,
         handler: Callable[[Hashable], Awaitable[None]],
@@ -29,10 +31,12 @@ class WorkQueue:
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self._again: set[Hashable] = set()
+        self._running: set[Hashable] = set()
         self._retry_delays = retry_delays
         self._closed = False
 
     def submit(self, key: Hashable) -> None:
+        """Make sure ``handler(key)`` runs (again) soon; a no-op once the queue is closed."""
         if self._closed:
             return
         if key in self._tasks:
@@ -43,14 +47,24 @@ class WorkQueue:
     def busy(self, key: Hashable) -> bool:
         return key in self._tasks
 
+    def __len__(self) -> int:
+        """Keys with work queued or running."""
+        return len(self._tasks)
+
     async def _work(self, key: Hashable) -> None:
         failures = 0
         try:
-            while True:
+            while not self._closed:
                 self._again.discard(key)
                 try:
                     async with self._limit:
-                        await self._handler(key)
+                        if self._closed:
+                            return
+                        self._running.add(key)
+                        try:
+                            await self._handler(key)
+                        finally:
+                            self._running.discard(key)
                     failures = 0
                 except asyncio.CancelledError:
                     raise
@@ -60,13 +74,17 @@ class WorkQueue:
                     logger.exception("work on %s failed; retrying in %ss", key, delay)
                     await asyncio.sleep(delay)
                     self._again.add(key)
-                if key not in self._again or self._closed:
+                if key not in self._again:
                     return
         finally:
             self._tasks.pop(key, None)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: no new work starts; work already running gets ``grace`` seconds, then is cancelled."""
         self._closed = True
+        running = [self._tasks[k] for k in self._running if k in self._tasks]
+        if running and grace > 0:
+            await asyncio.wait(running, timeout=grace)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -75,6 +93,6 @@ class WorkQueue:
                 await task
 
     async def idle(self) -> None:
-        """Wait until no work is running (for tests and clean shutdown)."""
+        """Wait until no work is queued or running (for tests and clean shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)

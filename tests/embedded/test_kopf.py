@@ -125,7 +125,7 @@ def build_operator(journal: Journal) -> tuple[kopf.OperatorRegistry, kopf.Operat
     settings.posting.loggers = True  # handler log lines (and outcomes) become Kubernetes Events
     settings.posting.level = logging.INFO
     settings.queueing.idle_timeout = 0.5
-    settings.queueing.exit_timeout = 0.5
+    settings.queueing.exit_timeout = 2
     settings.queueing.error_delays = (0.1, 0.2, 0.5, 1)
     settings.process.ultimate_exiting_timeout = 5
 
@@ -179,6 +179,8 @@ def running_operator(
     records = Records()
     root = logging.getLogger()
     saved_level, saved_handlers = root.level, list(root.handlers)
+    asyncio_logger = logging.getLogger("asyncio")
+    saved_asyncio = asyncio_logger.propagate, list(asyncio_logger.handlers)
     root.addHandler(records)
     runner = KopfRunner(
         ["run", "--standalone", "--all-namespaces", "--verbose"],
@@ -195,6 +197,7 @@ def running_operator(
         # the closed stream of the finished click runner.
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        asyncio_logger.propagate, asyncio_logger.handlers[:] = saved_asyncio[0], saved_asyncio[1]
     assert not runner._thread.is_alive()
     assert runner.exit_code == 0, runner.output
     assert runner.exception is None
@@ -230,6 +233,24 @@ def get_json(kube: KubeHarness, path: str) -> Any:
 def get_post(kube: KubeHarness, name: str) -> dict[str, Any] | None:
     result: dict[str, Any] | None = get_json(kube, f"{POSTS}/{name}")
     return result
+
+
+def wait_handled(kube: KubeHarness, name: str, *, body: str = "Hello from kopf", generation: int = 1) -> Any:
+    """Wait until kopf is done with the post's current spec: diff-base and status patch written."""
+
+    def check() -> dict[str, Any] | None:
+        post = get_post(kube, name)
+        if post is None or post["metadata"]["generation"] != generation:
+            return None
+        base = post["metadata"].get("annotations", {}).get(DIFFBASE)
+        if base is None or json.loads(base)["spec"]["body"] != body:
+            return None
+        status = post.get("status", {})
+        if "phase" not in status or (generation > 1 and status.get("observedGeneration") != generation):
+            return None
+        return post
+
+    return wait_for(check, what=f"kopf to finish handling {name} (generation {generation})")
 
 
 def existing_post(kube: KubeHarness, name: str) -> dict[str, Any]:
@@ -354,13 +375,11 @@ def test_operator_resumes_existing_objects_without_rerunning_handlers(
     kube = kube_ns
     with running_operator(kube, monkeypatch) as (_runner, journal, _records):
         kube.kubectl("apply", "-f", "-", input=post_manifest("p2"))
-        wait_for(
-            lambda: (p := get_post(kube, "p2")) and DIFFBASE in p["metadata"].get("annotations", {}),
-            what="p2 to be handled",
-        )
+        wait_handled(kube, "p2")
     with running_operator(kube, monkeypatch) as (_runner, journal, _records):
         kube.kubectl("apply", "-f", "-", input=post_manifest("p3"))
-        wait_for(lambda: journal.find("create", "p3"), what="p3 to be handled by the new operator")
+        wait_handled(kube, "p3")
+        assert len(journal.find("create", "p3")) == 1
         assert journal.find("create", "p2") == []
         assert journal.find("update", "p2") == []
 
@@ -380,10 +399,7 @@ def test_watch_expiry_makes_kopf_relist_and_keep_working(
     assert server is not None
     with running_operator(kube, monkeypatch) as (_runner, journal, records):
         kube.kubectl("apply", "-f", "-", input=post_manifest("before"))
-        wait_for(
-            lambda: (p := get_post(kube, "before")) and DIFFBASE in p["metadata"].get("annotations", {}),
-            what="the first post to be handled",
-        )
+        wait_handled(kube, "before")
         restarts = records.text().count(WATCH_RESTART)
 
         for i in range(8):
@@ -401,10 +417,59 @@ def test_watch_expiry_makes_kopf_relist_and_keep_working(
             what="kopf to get 410 Expired and restart the SocialPost watch",
         )
         kube.kubectl("apply", "-f", "-", input=post_manifest("after", draft=False))
-        wait_for(
-            lambda: (p := get_post(kube, "after")) and p.get("status", {}).get("phase") == "scheduled",
-            what="a post created after the relist to be handled",
-        )
+        assert wait_handled(kube, "after")["status"]["phase"] == "scheduled"
         kube.kubectl("-n", NAMESPACE, "delete", "socialpost", "after", "--wait=true", "--timeout=20s")
         assert journal.find("delete", "after")
         assert len(journal.find("create", "before")) == 1
+
+
+@pytest.fixture
+def bookmarking_kube(tmp_path: Path) -> Iterator[KubeHarness]:
+    """A server sending a BOOKMARK after 0.2 s without events (kopf asks for bookmarks)."""
+    harness = KubeHarness(tmp_path / "state", ServerSettings(bookmark_interval=0.2)).start()
+    try:
+        harness.kubectl("create", "namespace", NAMESPACE)
+        yield harness
+    finally:
+        harness.close()
+
+
+def test_a_slow_disk_does_not_make_kopf_miss_an_update(
+    bookmarking_kube: KubeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kopf resumes its watch from the last BOOKMARK's resourceVersion: it must not skip writes
+    that were accepted but not yet durable when the bookmark was sent.
+
+    The disk is made slow for one write (4 s), longer than kopf's watch timeout (2 s), so a
+    watch stream sends a bookmark and ends while the write is still pending; kopf reconnects
+    from the bookmark's resourceVersion and must still get the write's event once it is durable.
+    """
+    kube = bookmarking_kube
+    server = kube.server
+    assert server is not None
+    store = server.store
+    persist = store._persist
+
+    def slow_persist(db: Any, batches: list[Any]) -> None:
+        if any(c.obj.get("spec", {}).get("body") == "slow edit" for b in batches for c in b.changes):
+            time.sleep(4)
+        persist(db, batches)
+
+    with running_operator(kube, monkeypatch) as (_runner, journal, _records):
+        kube.kubectl("apply", "-f", "-", input=post_manifest("slow"))
+        wait_handled(kube, "slow")
+        monkeypatch.setattr(store, "_persist", slow_persist)
+        kube.kubectl(
+            "-n",
+            NAMESPACE,
+            "patch",
+            "socialpost",
+            "slow",
+            "--type=merge",
+            "-p",
+            '{"spec":{"body":"slow edit"}}',
+        )
+        monkeypatch.setattr(store, "_persist", persist)
+        wait_handled(kube, "slow", body="slow edit", generation=2)
+        [update] = journal.find("update", "slow")
+        assert update["diff"] == [("change", ("spec", "body"), "Hello from kopf", "slow edit")]

@@ -205,6 +205,11 @@ def test_core_namespaces_secrets_configmaps(api: client.ApiClient) -> None:
     core.delete_namespaced_config_map("c1", "core")
     assert core.list_namespaced_config_map("core").items == []
 
+    core.delete_namespace("core")
+    with pytest.raises(ApiException) as deleted:
+        core.read_namespace("core")
+    assert deleted.value.status == 404
+
 
 # ---------------------------------------------------------------------------------------------
 # Watch.
