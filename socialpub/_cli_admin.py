@@ -1,7 +1,7 @@
 """``socialpub tenants|keys|accounts``: administration of any cluster, as kubectl would reach it.
 
-Each command parses nothing and decides nothing itself: it connects, calls one function of
-:mod:`socialpub.kube` and prints. What a script wants (a key, an id, a table) goes to stdout;
+Each command checks its input, connects, calls :mod:`socialpub.kube` (where the logic lives) and
+prints. What a script wants (a key, an id, a table) goes to stdout;
 anything else to stderr.
 """
 

@@ -150,9 +150,10 @@ class TestTenants:
             "liveNamespace": "acme-live",
             "sandboxNamespace": "acme-sandbox",
         }
-        for namespace, mode in (("acme-live", "live"), ("acme-sandbox", "test")):
-            ns = in_cluster(shared_kube, lambda c, n=namespace: c.get(NAMESPACES, n))
-            assert ns["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: mode}
+        live = in_cluster(shared_kube, lambda c: c.get(NAMESPACES, "acme-live"))
+        sandbox = in_cluster(shared_kube, lambda c: c.get(NAMESPACES, "acme-sandbox"))
+        assert live["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: "live"}
+        assert sandbox["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: "test"}
 
         table, as_json = socialpub_all(cfg, ("tenants", "list"), ("tenants", "list", "-o", "json"))
         assert ok(table).splitlines()[0].split() == [

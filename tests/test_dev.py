@@ -79,7 +79,8 @@ class Dev:
 
     @property
     def key(self) -> str:
-        (key,) = set(KEY.findall(self.output))
+        keys: set[str] = set(KEY.findall(self.output))
+        (key,) = keys
         return key
 
     @property

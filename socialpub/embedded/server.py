@@ -37,6 +37,8 @@ _MAX_BODY = 3 * 1024 * 1024
 _JSON = "application/json"
 _YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml")
 _TRUE = ("true", "1", "yes")
+_DISCONNECT_CHECK = 2.0
+"""How often an idle watch checks whether its client is still connected (seconds)."""
 _PATCH_TYPES = (
     "application/merge-patch+json",
     "application/json-patch+json",
@@ -400,17 +402,21 @@ class EmbeddedKubeServer:
         self.watches.open(watcher, replay=since is not None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout if timeout and timeout > 0 else self.settings.default_watch_timeout)
+        next_bookmark = loop.time() + self.settings.bookmark_interval
         try:
             while not self._stopping.is_set():
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
+                if request.transport is None or request.transport.is_closing():
+                    break  # the client went away; don't keep its watch until the timeout
                 wait = min(remaining, self.settings.bookmark_interval) if bookmarks else remaining
                 try:
-                    line = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                    line = await asyncio.wait_for(watcher.queue.get(), timeout=min(wait, _DISCONNECT_CHECK))
                 except TimeoutError:
-                    if bookmarks and loop.time() < deadline:
+                    if bookmarks and loop.time() >= next_bookmark and loop.time() < deadline:
                         await response.write(self._bookmark(rt, watcher))
+                        next_bookmark = loop.time() + self.settings.bookmark_interval
                     continue
                 lines = [line]
                 while not watcher.queue.empty():

@@ -72,7 +72,9 @@ class World:
 
     # Keys.
 
-    def new_key(self, mode: Mode = Mode.TEST, scopes: Iterable[Scope] = ALL_SCOPES, *, wait: bool = True) -> str:
+    def new_key(
+        self, mode: Mode = Mode.TEST, scopes: Iterable[Scope] = ALL_SCOPES, *, wait: bool = True
+    ) -> str:
         scope_set = frozenset(scopes)
         key, _ = kube_do(self.kube, lambda c: create_key(c, tenant=self.name, mode=mode, scopes=scope_set))
         if wait:
@@ -90,8 +92,10 @@ class World:
 
     def wait_key_known(self, key: str) -> None:
         wait_for(
-            lambda: self._raw.get(f"{BASE_PATH}/accounts", headers={"Authorization": f"Bearer {key}"}).status_code
-            != 401,
+            lambda: (
+                self._raw.get(f"{BASE_PATH}/accounts", headers={"Authorization": f"Bearer {key}"}).status_code
+                != 401
+            ),
             what="the api to know the new key",
         )
 
@@ -146,7 +150,9 @@ class World:
                 },
                 namespace,
             )
-            await client.patch(ACCOUNTS, name, {"status": {"state": "active"}}, namespace, subresource="status")
+            await client.patch(
+                ACCOUNTS, name, {"status": {"state": "active"}}, namespace, subresource="status"
+            )
             return account_id
 
         account_id = kube_do(self.kube, make)
@@ -164,7 +170,11 @@ class World:
         kube_do(
             self.kube,
             lambda c: c.patch(
-                ACCOUNTS, f"account-{account_id}", {"status": {"state": state}}, namespace, subresource="status"
+                ACCOUNTS,
+                f"account-{account_id}",
+                {"status": {"state": state}},
+                namespace,
+                subresource="status",
             ),
         )
         viewer = self.client(mode)

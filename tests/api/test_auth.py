@@ -179,7 +179,11 @@ class TestIsolation:
         assert response.status_code == 422
         assert _error(response)["code"] == "account_not_found"
         assert _error(response)["details"] == [
-            {"field": "targets[0].account_id", "code": "account_not_found", "message": f"no account {theirs + 1}"}
+            {
+                "field": "targets[0].account_id",
+                "code": "account_not_found",
+                "message": f"no account {theirs + 1}",
+            }
         ]
         other_world.add_account()  # now theirs + 1 exists, but in the other tenant
         response = world.client().post("/posts", json={"body": "x", "targets": [{"account_id": theirs + 1}]})
@@ -193,13 +197,25 @@ class TestIsolation:
         assert test.get("/accounts").json() == {
             "data": {
                 "accounts": [
-                    {"id": sandbox_account, "platform": "linkedin", "display_name": "Sandbox Co", "status": "active"}
+                    {
+                        "id": sandbox_account,
+                        "platform": "linkedin",
+                        "display_name": "Sandbox Co",
+                        "status": "active",
+                    }
                 ]
             }
         }
         assert live.get("/accounts").json() == {
             "data": {
-                "accounts": [{"id": live_account, "platform": "facebook", "display_name": "Live Co", "status": "active"}]
+                "accounts": [
+                    {
+                        "id": live_account,
+                        "platform": "facebook",
+                        "display_name": "Live Co",
+                        "status": "active",
+                    }
+                ]
             }
         }
         post = world.create_post(test, [sandbox_account])

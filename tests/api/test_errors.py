@@ -77,13 +77,16 @@ class TestEnvelope:
                 yield b"x" * 65536
             yield b'"}'
 
-        response = world.client().post("/posts", content=chunks(), headers={"Content-Type": "application/json"})
+        response = world.client().post(
+            "/posts", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert "content-length" not in response.request.headers  # really chunked
         assert response.status_code == 413
         assert _error(response)["code"] == "payload_too_large"
 
     @pytest.mark.parametrize(
-        "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+        "content_type",
+        ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
     )
     def test_non_json_body_is_415(self, world: World, content_type: str | None) -> None:
         headers = {"Content-Type": content_type} if content_type else {}

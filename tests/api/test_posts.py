@@ -35,7 +35,8 @@ def _kube_get(world: World, resource: Any, name: str) -> dict[str, Any] | None:
 
 def _set_status(world: World, resource: Any, name: str, status: dict[str, Any]) -> None:
     kube_do(
-        world.kube, lambda c: c.patch(resource, name, {"status": status}, world.namespace(), subresource="status")
+        world.kube,
+        lambda c: c.patch(resource, name, {"status": status}, world.namespace(), subresource="status"),
     )
 
 
@@ -115,7 +116,9 @@ class TestCreate:
             assert target["spec"] == expected_spec
         # Read-your-writes: at once, through the api.
         assert client.get(f"/posts/{post['id']}").json() == {"data": {"post": post}}
-        assert [t["account_id"] for t in client.get(f"/posts/{post['id']}/targets").json()["data"]["targets"]] == [
+        assert [
+            t["account_id"] for t in client.get(f"/posts/{post['id']}/targets").json()["data"]["targets"]
+        ] == [
             linkedin,
             facebook,
         ]
@@ -127,7 +130,9 @@ class TestCreate:
 
 
 class TestList:
-    def test_newest_first_with_pagination_and_meta(self, world: World, client: httpx.Client, linkedin: int) -> None:
+    def test_newest_first_with_pagination_and_meta(
+        self, world: World, client: httpx.Client, linkedin: int
+    ) -> None:
         ids = [world.create_post(client, [linkedin], body=f"post {i}")["id"] for i in range(23)]
         newest_first = list(reversed(ids))
         page = client.get("/posts").json()
@@ -138,13 +143,18 @@ class TestList:
         assert [p["id"] for p in page["data"]["posts"]] == newest_first[20:]
         page = client.get("/posts", params={"limit": 100, "offset": 50}).json()
         assert page == {"data": {"posts": []}, "meta": {"total": 23, "limit": 100, "offset": 50}}
-        assert [p["id"] for p in client.get("/posts", params={"limit": 1}).json()["data"]["posts"]] == [ids[-1]]
+        assert [p["id"] for p in client.get("/posts", params={"limit": 1}).json()["data"]["posts"]] == [
+            ids[-1]
+        ]
 
     def test_filters_by_status(self, world: World, client: httpx.Client, linkedin: int) -> None:
         draft = world.create_post(client, [linkedin], body="a draft")
         scheduled = world.create_post(client, [linkedin], body="later")
         now = world.create_post(client, [linkedin], body="now")
-        assert client.post(f"/posts/{scheduled['id']}/publish", json={"scheduled_for": _in(60)}).status_code == 202
+        assert (
+            client.post(f"/posts/{scheduled['id']}/publish", json={"scheduled_for": _in(60)}).status_code
+            == 202
+        )
         assert client.post(f"/posts/{now['id']}/publish", json={}).status_code == 202
         for status, expected in [
             ("draft", [draft["id"]]),
@@ -177,7 +187,10 @@ class TestList:
         page = client.get("/posts", params={"search": "sale", "limit": 1, "offset": 1}).json()
         assert [p["id"] for p in page["data"]["posts"]] == [in_body["id"]]
         assert page["meta"]["total"] == 2
-        assert client.get("/posts", params={"search": "sale", "status": "scheduled"}).json()["meta"]["total"] == 0
+        assert (
+            client.get("/posts", params={"search": "sale", "status": "scheduled"}).json()["meta"]["total"]
+            == 0
+        )
         assert client.get("/posts", params={"search": "absent"}).json()["data"]["posts"] == []
 
     def test_search_sees_edits(self, world: World, client: httpx.Client, linkedin: int) -> None:
@@ -193,14 +206,18 @@ class TestGet:
         assert response.status_code == 404
         assert _error(response) == {"code": "post_not_found", "message": "no post 4242"}
 
-    def test_operator_phase_is_shown_when_current(self, world: World, client: httpx.Client, linkedin: int) -> None:
+    def test_operator_phase_is_shown_when_current(
+        self, world: World, client: httpx.Client, linkedin: int
+    ) -> None:
         post = world.create_post(client, [linkedin])
         published = client.post(f"/posts/{post['id']}/publish", json={}).json()["data"]["post"]
         obj = _kube_get(world, POSTS, f"post-{post['id']}")
         assert obj is not None
         generation = obj["metadata"]["generation"]
         # A phase computed for an older spec is not trusted...
-        _set_status(world, POSTS, f"post-{post['id']}", {"phase": "draft", "observedGeneration": generation - 1})
+        _set_status(
+            world, POSTS, f"post-{post['id']}", {"phase": "draft", "observedGeneration": generation - 1}
+        )
         assert client.get(f"/posts/{post['id']}").json()["data"]["post"]["status"] == "publishing"
         # ...one for the current spec is.
         _set_status(
@@ -211,8 +228,9 @@ class TestGet:
         )
         shown = wait_for(
             lambda: (
-                p := client.get(f"/posts/{post['id']}").json()["data"]["post"]
-            )["status"] == "published" and p,
+                (p := client.get(f"/posts/{post['id']}").json()["data"]["post"])["status"] == "published"
+                and p
+            ),
             what="the published phase",
         )
         assert shown["published_at"] == "2030-01-02T03:04:05.000000Z"
@@ -224,7 +242,11 @@ class TestUpdate:
         post = world.create_post(client, [linkedin], body="first")
         response = client.patch(
             f"/posts/{post['id']}",
-            json={"body": "second", "media": [{"url": PNG, "alt": "pic"}], "expected_updated_at": post["updated_at"]},
+            json={
+                "body": "second",
+                "media": [{"url": PNG, "alt": "pic"}],
+                "expected_updated_at": post["updated_at"],
+            },
         )
         assert response.status_code == 200
         edited = response.json()["data"]["post"]
@@ -236,7 +258,9 @@ class TestUpdate:
         assert STAMP.match(edited["updated_at"])
         assert client.get(f"/posts/{post['id']}").json()["data"]["post"] == edited
 
-    def test_stale_expected_updated_at_is_409(self, world: World, client: httpx.Client, linkedin: int) -> None:
+    def test_stale_expected_updated_at_is_409(
+        self, world: World, client: httpx.Client, linkedin: int
+    ) -> None:
         post = world.create_post(client, [linkedin], body="first")
         edited = client.patch(f"/posts/{post['id']}", json={"body": "second"}).json()["data"]["post"]
         response = client.patch(
@@ -267,18 +291,27 @@ class TestUpdate:
         assert client.patch(path, json={"body": "y", "expected_updated_at": same_instant}).status_code == 200
         assert client.patch(path, json={"body": "z", "expected_updated_at": same_instant}).status_code == 409
 
-    def test_targets_are_reconciled(self, world: World, client: httpx.Client, linkedin: int, facebook: int) -> None:
+    def test_targets_are_reconciled(
+        self, world: World, client: httpx.Client, linkedin: int, facebook: int
+    ) -> None:
         instagram = world.add_account("instagram")
         post = world.create_post(client, [linkedin, facebook], media=[{"url": PNG}])
         response = client.patch(
             f"/posts/{post['id']}",
-            json={"targets": [{"account_id": facebook, "override_body": "FB only"}, {"account_id": instagram}]},
+            json={
+                "targets": [{"account_id": facebook, "override_body": "FB only"}, {"account_id": instagram}]
+            },
         )
         assert response.status_code == 200
         rows = client.get(f"/posts/{post['id']}/targets").json()["data"]["targets"]
-        assert [(r["account_id"], r["platform"]) for r in rows] == [(facebook, "facebook"), (instagram, "instagram")]
+        assert [(r["account_id"], r["platform"]) for r in rows] == [
+            (facebook, "facebook"),
+            (instagram, "instagram"),
+        ]
         name = f"post-{post['id']}"
-        wait_for(lambda: _kube_get(world, TARGETS, f"{name}-{linkedin}") is None, what="the removed target to go")
+        wait_for(
+            lambda: _kube_get(world, TARGETS, f"{name}-{linkedin}") is None, what="the removed target to go"
+        )
         fb = _kube_get(world, TARGETS, f"{name}-{facebook}")
         assert fb is not None and fb["spec"]["overrideBody"] == "FB only"
         assert _kube_get(world, TARGETS, f"{name}-{instagram}") is not None
@@ -286,7 +319,9 @@ class TestUpdate:
     def test_scheduled_posts_can_be_edited(self, world: World, client: httpx.Client, linkedin: int) -> None:
         post = world.create_post(client, [linkedin])
         when = _in(90)
-        scheduled = client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": when}).json()["data"]["post"]
+        scheduled = client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": when}).json()["data"][
+            "post"
+        ]
         response = client.patch(f"/posts/{post['id']}", json={"body": "edited while scheduled"})
         assert response.status_code == 200
         edited = response.json()["data"]["post"]
@@ -302,9 +337,14 @@ class TestUpdate:
         obj = _kube_get(world, POSTS, f"post-{post['id']}")
         assert obj is not None
         _set_status(
-            world, POSTS, obj["metadata"]["name"], {"phase": phase, "observedGeneration": obj["metadata"]["generation"]}
+            world,
+            POSTS,
+            obj["metadata"]["name"],
+            {"phase": phase, "observedGeneration": obj["metadata"]["generation"]},
         )
-        wait_for(lambda: client.get(f"/posts/{post['id']}").json()["data"]["post"]["status"] == phase, what=phase)
+        wait_for(
+            lambda: client.get(f"/posts/{post['id']}").json()["data"]["post"]["status"] == phase, what=phase
+        )
         response = client.patch(f"/posts/{post['id']}", json={"body": "too late"})
         assert response.status_code == 409
         assert _error(response) == {
@@ -363,7 +403,9 @@ class TestPublish:
         self, world: World, client: httpx.Client, linkedin: int
     ) -> None:
         post = world.create_post(client, [linkedin])
-        first = client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": _in(60)}).json()["data"]["post"]
+        first = client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": _in(60)}).json()["data"][
+            "post"
+        ]
         second_time = _in(120)
         response = client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": second_time})
         assert response.status_code == 202
@@ -383,7 +425,9 @@ class TestPublish:
             None,
         ],
     )
-    def test_bad_times_are_422(self, world: World, client: httpx.Client, linkedin: int, when: str | None) -> None:
+    def test_bad_times_are_422(
+        self, world: World, client: httpx.Client, linkedin: int, when: str | None
+    ) -> None:
         post = world.create_post(client, [linkedin])
         response = client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": when})
         assert response.status_code == 422
@@ -406,9 +450,15 @@ class TestPublish:
             obj = _kube_get(world, POSTS, f"post-{post['id']}")
             assert obj is not None
             _set_status(
-                world, POSTS, obj["metadata"]["name"], {"phase": phase, "observedGeneration": obj["metadata"]["generation"]}
+                world,
+                POSTS,
+                obj["metadata"]["name"],
+                {"phase": phase, "observedGeneration": obj["metadata"]["generation"]},
             )
-            wait_for(lambda: client.get(f"/posts/{post['id']}").json()["data"]["post"]["status"] == phase, what=phase)
+            wait_for(
+                lambda: client.get(f"/posts/{post['id']}").json()["data"]["post"]["status"] == phase,
+                what=phase,
+            )
         for body in ({}, {"scheduled_for": _in(60)}):
             response = client.post(f"/posts/{post['id']}/publish", json=body)
             assert response.status_code == 409
@@ -423,7 +473,9 @@ class TestPublish:
 
 
 class TestTargets:
-    def test_rows_follow_the_operator(self, world: World, client: httpx.Client, linkedin: int, facebook: int) -> None:
+    def test_rows_follow_the_operator(
+        self, world: World, client: httpx.Client, linkedin: int, facebook: int
+    ) -> None:
         post = world.create_post(client, [linkedin, facebook])
         rows = client.get(f"/posts/{post['id']}/targets").json()["data"]["targets"]
         pending = {
@@ -443,7 +495,12 @@ class TestTargets:
             world,
             TARGETS,
             f"{name}-{linkedin}",
-            {"state": "published", "attempts": 1, "externalPostId": "urn:li:share:1", "publishedAt": "2030-01-01T00:00:01Z"},
+            {
+                "state": "published",
+                "attempts": 1,
+                "externalPostId": "urn:li:share:1",
+                "publishedAt": "2030-01-01T00:00:01Z",
+            },
         )
         _set_status(
             world,
@@ -494,7 +551,10 @@ class TestDelete:
         name = f"post-{post_id}"
         wait_for(lambda: _kube_get(world, POSTS, name) is None, what="the SocialPost to go")
         for account in accounts:
-            wait_for(lambda a=account: _kube_get(world, TARGETS, f"{name}-{a}") is None, what="its SocialTargets to go")
+            wait_for(
+                lambda a=account: _kube_get(world, TARGETS, f"{name}-{a}") is None,
+                what="its SocialTargets to go",
+            )
 
     def test_delete_then_404(self, world: World, client: httpx.Client, linkedin: int, facebook: int) -> None:
         post = world.create_post(client, [linkedin, facebook])
@@ -507,14 +567,18 @@ class TestDelete:
         assert client.delete(f"/posts/{post['id']}").status_code == 404
         self._gone_from_kubernetes(world, post["id"], [linkedin, facebook])
 
-    def test_deleting_a_scheduled_post_cancels_it(self, world: World, client: httpx.Client, linkedin: int) -> None:
+    def test_deleting_a_scheduled_post_cancels_it(
+        self, world: World, client: httpx.Client, linkedin: int
+    ) -> None:
         post = world.create_post(client, [linkedin])
         client.post(f"/posts/{post['id']}/publish", json={"scheduled_for": _in(30)})
         assert client.delete(f"/posts/{post['id']}").status_code == 204
         self._gone_from_kubernetes(world, post["id"], [linkedin])
         assert client.get("/posts", params={"status": "scheduled"}).json()["meta"]["total"] == 0
 
-    def test_a_publishing_post_can_be_deleted(self, world: World, client: httpx.Client, linkedin: int) -> None:
+    def test_a_publishing_post_can_be_deleted(
+        self, world: World, client: httpx.Client, linkedin: int
+    ) -> None:
         post = world.create_post(client, [linkedin])
         client.post(f"/posts/{post['id']}/publish", json={})
         assert client.delete(f"/posts/{post['id']}").status_code == 204

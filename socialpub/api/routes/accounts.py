@@ -18,7 +18,7 @@ router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=Authentica
     "",
     response_model=AccountListResponse,
     summary="List active accounts",
-    responses=errors(401, 403),
+    responses=errors(401, 403, 503),
 )
 async def list_accounts(principal: Viewer, runtime: RuntimeDep) -> AccountListResponse:
     """The active accounts of the key's tenant and mode (sandbox accounts for `sk_test_` keys),

@@ -14,13 +14,13 @@ __all__ = ["router"]
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=HealthResponse, summary="Liveness")
+@router.get("/healthz", response_model=HealthResponse, summary="Liveness", responses=errors(403))
 async def healthz() -> HealthResponse:
     """The process is alive and serving (says nothing about the Kubernetes API)."""
     return HealthResponse(data=Health(status="ok"))
 
 
-@router.get("/readyz", response_model=HealthResponse, summary="Readiness", responses=errors(503))
+@router.get("/readyz", response_model=HealthResponse, summary="Readiness", responses=errors(403, 503))
 async def readyz(runtime: RuntimeDep) -> HealthResponse:
     """Ready to serve: every cache has done its first list and the Kubernetes API answers."""
     checks = {f"cache:{name}": cache.synced.is_set() for name, cache in runtime.caches.items()}

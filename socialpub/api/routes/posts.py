@@ -38,7 +38,7 @@ PostId = Annotated[
     status_code=201,
     response_model=PostResponse,
     summary="Create a post (as a draft)",
-    responses=errors(400, 401, 403, 409, 413, 415, 422),
+    responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
 )
 async def create_post(
     payload: PostCreate, principal: Manager, runtime: RuntimeDep, idempotency: IdempotencyDep
@@ -61,7 +61,7 @@ async def create_post(
     "",
     response_model=PostListResponse,
     summary="List posts, newest first",
-    responses=errors(401, 403, 422),
+    responses=errors(401, 403, 422, 503),
 )
 async def list_posts(
     principal: Viewer,
@@ -87,7 +87,7 @@ async def list_posts(
     "/{id}",
     response_model=PostResponse,
     summary="Get a post",
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def get_post(post_id: PostId, principal: Viewer, runtime: RuntimeDep) -> PostResponse:
     return PostResponse(data=PostData(post=posts_service.get(runtime, principal, post_id)))
@@ -97,7 +97,7 @@ async def get_post(post_id: PostId, principal: Viewer, runtime: RuntimeDep) -> P
     "/{id}",
     response_model=PostResponse,
     summary="Edit a draft or scheduled post",
-    responses=errors(400, 401, 403, 404, 409, 413, 415, 422),
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def update_post(
     post_id: PostId, changes: PostUpdate, principal: Manager, runtime: RuntimeDep
@@ -116,7 +116,7 @@ async def update_post(
     status_code=204,
     response_class=Response,
     summary="Delete a post",
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def delete_post(post_id: PostId, principal: Manager, runtime: RuntimeDep) -> Response:
     """Delete a post and its delivery targets. A scheduled post is cancelled.
@@ -133,7 +133,7 @@ async def delete_post(post_id: PostId, principal: Manager, runtime: RuntimeDep) 
     status_code=202,
     response_model=PostResponse,
     summary="Publish a post now, or schedule it",
-    responses=errors(400, 401, 403, 404, 409, 413, 415, 422),
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def publish_post(
     post_id: PostId,
@@ -161,7 +161,7 @@ async def publish_post(
     "/{id}/targets",
     response_model=TargetListResponse,
     summary="Delivery status per account",
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def list_targets(post_id: PostId, principal: Viewer, runtime: RuntimeDep) -> TargetListResponse:
     """One row per account the post targets: its state, attempts, errors and platform post id."""
