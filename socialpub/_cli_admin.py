@@ -1,8 +1,7 @@
 """``socialpub tenants|keys|accounts``: administration of any cluster, as kubectl would reach it.
 
 Each command checks its input, connects, calls :mod:`socialpub.kube` (where the logic lives) and
-prints. What a script wants (a key, an id, a table) goes to stdout;
-anything else to stderr.
+prints. What a script wants (a key, an id, a table) goes to stdout; anything else to stderr.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ A small operator is built inside each test on its own ``kopf.OperatorRegistry`` 
 ``kopf.testing.KopfRunner`` (``kopf run --standalone -A`` in a thread with its own loop), logging
 in through the kubeconfig the harness writes. It keeps its state in annotations under
 ``social.softsolz.uk``, as the real operator does, and writes only declared status fields, so any
-"Patching failed with inconsistencies" would be the server's fault. The tests drive it with
-kubectl and plain HTTP, exactly as a user and the REST API would, and poll with deadlines.
+"patching ... with inconsistencies" warning would be the server's fault: every kopf run must end
+cleanly with no warning or error in its log. The tests drive it with kubectl and plain HTTP,
+exactly as a user and the REST API would, and poll with deadlines (the module takes ~20 s).
 """
 
 from __future__ import annotations
