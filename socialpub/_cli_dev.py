@@ -29,8 +29,10 @@ from socialpub.kube.keys import create_key, find_key
 from socialpub.kube.tenants import Tenant, ensure_tenant
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
+from socialpub.operator.runner import run_operator
+from socialpub.operator.settings import OperatorSettings
 
-__all__ = ["DEMO_ACCOUNTS", "DEMO_TENANT", "api", "dev", "run_dev", "seed_demo"]
+__all__ = ["DEMO_ACCOUNTS", "DEMO_TENANT", "api", "dev", "operator", "run_dev", "seed_demo"]
 
 _API_APP = "socialpub.api.app"
 
@@ -48,6 +50,17 @@ def api(args: argparse.Namespace) -> None:
     port = args.port if args.port is not None else default_port()
     asyncio.run(_check_kubeconfig(args))  # one clear line now, not a traceback from the lifespan
     uvicorn.run(f"{_API_APP}:create_app", factory=True, host=args.host, port=port, log_config=None)
+
+
+def operator(args: argparse.Namespace) -> None:
+    """The operator's container command: kopf over all namespaces, standalone."""
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = str(args.kubeconfig)
+    asyncio.run(_check_kubeconfig(args))
+    settings = dataclasses.replace(
+        OperatorSettings.from_env(), kubeconfig=args.kubeconfig and str(args.kubeconfig)
+    )
+    asyncio.run(run_operator(settings, liveness=args.liveness))
 
 
 async def _check_kubeconfig(args: argparse.Namespace) -> None:
@@ -174,6 +187,8 @@ async def run_dev(
             loop.add_signal_handler(sig, stop.set)
     api_server: _ApiServer | None = None
     api_task: asyncio.Task[None] | None = None
+    operator_task: asyncio.Task[None] | None = None
+    operator_stop = asyncio.Event()
     try:
         for doc in load_manifests(crds_dir):
             await apply_manifest(server.cluster, server.registry, doc)
@@ -205,19 +220,43 @@ async def run_dev(
         print(f"socialpub dev: api on {base} (OpenAPI docs: {base}/docs)", flush=True)
         print(f'  curl -H "Authorization: Bearer {key}" {base}/api/v1/services/social/accounts', flush=True)
 
-        # The operator joins here (a later issue): start it as a task beside the api, on the same
-        # kubeconfig, and stop it in ``finally`` before the embedded API goes away.
+        operator_settings = dataclasses.replace(
+            OperatorSettings.from_env(), kubeconfig=str(kubeconfig.resolve())
+        )
+        operator_stop = asyncio.Event()
+        operator_ready = asyncio.Event()
+        operator_task = asyncio.create_task(
+            run_operator(operator_settings, stop=operator_stop, ready=operator_ready),
+            name="socialpub-operator",
+        )
+        await asyncio.wait(
+            [asyncio.ensure_future(operator_ready.wait()), operator_task], return_when=asyncio.FIRST_COMPLETED
+        )
+        if operator_task.done():
+            operator_task.result()
+            raise CliError("the operator stopped unexpectedly")
+        print(
+            "socialpub dev: operator running (publishes sandbox posts; see `kubectl get sp,st -A`)",
+            flush=True,
+        )
 
         print(f"socialpub dev: ready. Ctrl-C stops it; state survives in {state_dir}", flush=True)
         if ready is not None:
             ready.set()
         stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([stopping, api_task], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([stopping, api_task, operator_task], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if api_task.done():
             _check_api(api_task)
             raise CliError("the api stopped unexpectedly")
+        if operator_task.done():
+            operator_task.result()
+            raise CliError("the operator stopped unexpectedly")
     finally:
+        if operator_task is not None:
+            operator_stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(operator_task, 15)
         if api_server is not None and api_task is not None:
             api_server.should_exit = True
             with contextlib.suppress(Exception):

@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--host", default=os.environ.get("SOCIALPUB_HOST", "127.0.0.1"), help="default 127.0.0.1")
     a.add_argument("--port", type=int, help="default: env SOCIALPUB_PORT or 8000")
 
+    o = command(commands, "operator", _cli_dev.operator, "run the operator (the container command)")
+    o.add_argument(
+        "--liveness", help="serve kopf's liveness probe at this URL, e.g. http://0.0.0.0:8080/healthz"
+    )
+
     tenants = commands.add_parser("tenants", help="tenants and their namespaces").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -119,7 +124,7 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    serving = args.command in ("dev", "api")
+    serving = args.command in ("dev", "api", "operator")
     logging.basicConfig(
         level=logging.INFO if serving else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
