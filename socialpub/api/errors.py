@@ -194,7 +194,9 @@ _HTTP_CODES = {
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
-    if exc.status_code == 400 and exc.detail and exc.detail != "Bad Request":
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        code, message = "invalid_json", "the request body could not be parsed as JSON"
+    elif exc.status_code == 400 and exc.detail and exc.detail != "Bad Request":
         message = str(exc.detail)
     headers = dict(exc.headers or {})
     if exc.status_code == 404 and request.url.path.startswith("/api/"):

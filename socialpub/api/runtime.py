@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from socialpub.api.idempotency import IdempotencyStore
+from socialpub.api.services.ids import IdAllocator
 from socialpub.api.services.indexes import IdIndex, KeyIndex, PostIndex
 from socialpub.api.settings import ApiSettings
 from socialpub.kube.cache import ObjectCache
@@ -44,6 +45,7 @@ class Runtime:
     posts: ObjectCache
     targets: ObjectCache
     idempotency: IdempotencyStore
+    ids: IdAllocator
     key_index: KeyIndex = field(default_factory=KeyIndex)
     account_index: IdIndex = field(default_factory=IdIndex)
     post_index: PostIndex = field(default_factory=PostIndex)
@@ -66,6 +68,7 @@ class Runtime:
                 ttl_seconds=settings.idempotency_ttl_seconds,
                 lease_seconds=settings.idempotency_lease_seconds,
             ),
+            ids=IdAllocator(client),
         )
         runtime.keys.on_change(runtime.key_index.apply)
         runtime.accounts.on_change(runtime.account_index.apply)

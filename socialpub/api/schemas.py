@@ -10,8 +10,8 @@ current status) live in the services.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -72,7 +72,7 @@ MAX_ACCOUNT_ID = 2**63 - 1
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC, always with microseconds: the precision ``expected_updated_at`` compares."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 UtcTime = Annotated[
@@ -99,12 +99,24 @@ def _not_blank(value: str) -> str:
 
 
 def _https(value: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError("must be a valid https:// URL") from None
     if parts.scheme != "https" or not parts.hostname or not value.startswith("https://"):
         raise ValueError("must be an https:// URL")
-    if any(c.isspace() for c in value):
-        raise ValueError("must not contain whitespace")
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError("must not contain whitespace or control characters")
     return value
+
+
+def _utc(value: datetime) -> datetime:
+    """Normalise to UTC, refusing instants that do not exist there (year 1 with a + offset)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
 
 
 Text = Annotated[str, AfterValidator(_unicode)]
@@ -114,7 +126,12 @@ PostText = Annotated[
     AfterValidator(_unicode),
     AfterValidator(_not_blank),
 ]
-AccountId = Annotated[int, Field(ge=1, le=MAX_ACCOUNT_ID, description="The id of a connected account.")]
+AccountId = Annotated[
+    int,
+    Field(strict=True, ge=1, le=MAX_ACCOUNT_ID, description="The id of a connected account (an integer)."),
+]
+UtcInput = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""A time from a client: RFC 3339 with an offset (a naive time is ambiguous: 422), kept in UTC."""
 
 
 class PostStatus(enum.StrEnum):
@@ -262,7 +279,7 @@ class PostUpdate(BaseModel):
     body: PostText | None = Field(default=None, description="The new text of the post.")
     media: MediaList | None = Field(default=None)
     targets: Targets | None = Field(default=None)
-    expected_updated_at: AwareDatetime | None = Field(
+    expected_updated_at: UtcInput | None = Field(
         default=None,
         description="The post's updated_at as you last read it (RFC 3339 with an offset); compared exactly.",
         examples=["2025-06-01T09:30:00.123456Z"],
@@ -290,7 +307,7 @@ class PublishRequest(BaseModel):
         ),
     )
 
-    scheduled_for: AwareDatetime | None = Field(
+    scheduled_for: UtcInput | None = Field(
         default=None,
         description=(
             "When to publish (RFC 3339 with an offset; stored in UTC). Must be in the future. "
@@ -308,16 +325,10 @@ class PublishRequest(BaseModel):
 
     @field_validator("scheduled_for")
     @classmethod
-    def _future_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            utc = value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("is out of range") from None
-        if utc <= datetime.now(UTC):
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
             raise ValueError("must be in the future; omit it to publish now")
-        return utc
+        return value
 
 
 # Resources.

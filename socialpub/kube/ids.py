@@ -18,8 +18,16 @@ __all__ = ["IDS_CONFIGMAP", "allocate_id"]
 IDS_CONFIGMAP = "socialpub-ids"
 
 
-async def allocate_id(client: KubeClient, namespace: str, kind: str, *, attempts: int = 50) -> int:
-    """The next id of ``kind`` (e.g. ``posts``) in ``namespace``."""
+async def allocate_id(
+    client: KubeClient, namespace: str, kind: str, *, attempts: int = 50, count: int = 1
+) -> int:
+    """The next id of ``kind`` (e.g. ``posts``) in ``namespace``.
+
+    With ``count`` > 1, reserves that many consecutive ids in one compare-and-swap and returns
+    the first: a writer with several creates waiting pays for one round of contention, not many.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
     for attempt in range(attempts):
         try:
             current = await client.get(CONFIGMAPS, IDS_CONFIGMAP, namespace)
@@ -31,21 +39,21 @@ async def allocate_id(client: KubeClient, namespace: str, kind: str, *, attempts
                         "apiVersion": "v1",
                         "kind": "ConfigMap",
                         "metadata": {"name": IDS_CONFIGMAP, "labels": {LABEL_COMPONENT: "ids"}},
-                        "data": {kind: "1"},
+                        "data": {kind: str(count)},
                     },
                     namespace,
                 )
                 return 1
             except AlreadyExists:
                 continue
-        value = int((current.get("data") or {}).get(kind, "0")) + 1
+        first = int((current.get("data") or {}).get(kind, "0")) + 1
         patch = {
             "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-            "data": {kind: str(value)},
+            "data": {kind: str(first + count - 1)},
         }
         try:
             await client.patch(CONFIGMAPS, IDS_CONFIGMAP, patch, namespace)
-            return value
+            return first
         except Conflict:
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
     raise RuntimeError(f"could not allocate a {kind} id in {namespace} after {attempts} attempts")

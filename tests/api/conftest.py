@@ -100,3 +100,15 @@ def other_world(api_kube: KubeHarness, api_server: ApiServer) -> Iterator[World]
         yield world
     finally:
         world.close()
+
+
+@pytest.fixture(scope="session")
+def second_api_server(api_kube: KubeHarness, api_server: ApiServer) -> Iterator[ApiServer]:
+    """Another replica of the api on the same Kubernetes API (the api is stateless)."""
+    server = ApiServer(ApiSettings(kubeconfig=str(api_kube.kubeconfig))).start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="/readyz")
+        yield server
+    finally:
+        server.stop()

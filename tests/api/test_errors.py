@@ -347,3 +347,86 @@ class TestQueryValidation:
         response = world.client().get(f"/posts/{post_id}")
         assert response.status_code == 422
         assert _fields(response) == ["id"]
+
+
+class TestOddInputs:
+    """Inputs found by fuzzing or by thinking like a fuzzer: each gets a 4xx or works, never a 5xx."""
+
+    def test_unusual_text_round_trips(self, world: World, accounts: dict[str, int]) -> None:
+        client = world.client()
+        body = "nul\u0000 emoji 🎉 astral \U0010ffff rtl \u202e"
+        response = client.post(
+            "/posts",
+            json={
+                "body": body,
+                "targets": [{"account_id": accounts["facebook"], "override_body": "x\u0000"}],
+            },
+        )
+        assert response.status_code == 201
+        post = response.json()["data"]["post"]
+        assert post["body"] == body
+        assert post["targets"][0]["override_body"] == "x\u0000"
+        assert client.get(f"/posts/{post['id']}").json()["data"]["post"] == post
+        assert client.get("/posts", params={"search": "\u0000 EMOJI"}).json()["meta"]["total"] == 1
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            ({"body": "x", "targets": [{"account_id": True}]}, "targets[0].account_id"),
+            ({"body": "x", "targets": [{"account_id": 1.0}]}, "targets[0].account_id"),
+            ({"body": "x", "targets": [{"account_id": "1"}]}, "targets[0].account_id"),
+            ({"body": "x", "targets": [{"account_id": 2**63}]}, "targets[0].account_id"),
+            (
+                {"body": "x", "targets": [{"account_id": 1}], "media": [{"url": "https://[::1]:99999/a"}]},
+                "media[0].url",
+            ),
+            (
+                {"body": "x", "targets": [{"account_id": 1}], "media": [{"url": "https://a.example/ b"}]},
+                "media[0].url",
+            ),
+            ({"body": "x", "targets": [{"account_id": 1}], "media": [{"url": "https://"}]}, "media[0].url"),
+            ({"body": "x", "targets": [{"account_id": 1}], "media": [{"alt": "no url"}]}, "media[0].url"),
+        ],
+    )
+    def test_odd_values_are_422(self, world: World, payload: dict[str, Any], field: str) -> None:
+        response = world.client().post("/posts", json=payload)
+        assert response.status_code == 422
+        assert _fields(response) == [field]
+
+    @pytest.mark.parametrize(
+        ("raw", "status"),
+        [
+            (b'{"body": "\\ud800", "targets": [{"account_id": 1}]}', 422),  # a lone surrogate
+            (b"[" * 100_000 + b"]" * 100_000, 400),  # too deep for the parser
+            (b'{"body": NaN, "targets": [{"account_id": 1}]}', 422),
+            (b'{"body": "x", "targets": [{"account_id": 1e400}]}', 422),
+            (b"\xef\xbb\xbf{}", 422),  # a byte order mark is tolerated: then {} is invalid
+        ],
+    )
+    def test_odd_json_is_4xx(self, world: World, raw: bytes, status: int) -> None:
+        response = world.client().post("/posts", content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == status
+        _error(response)
+
+    def test_times_that_overflow_utc_are_422(self, world: World, accounts: dict[str, int]) -> None:
+        client = world.client()
+        post = world.create_post(client, [accounts["linkedin"]])
+        response = client.post(
+            f"/posts/{post['id']}/publish", json={"scheduled_for": "9999-12-31T23:59:59-05:00"}
+        )
+        assert response.status_code == 422
+        assert _fields(response) == ["scheduled_for"]
+        response = client.patch(
+            f"/posts/{post['id']}", json={"expected_updated_at": "0001-01-01T00:00:00+05:00"}
+        )
+        assert response.status_code == 422
+        assert _fields(response) == ["expected_updated_at"]
+
+    def test_non_ascii_idempotency_key(self, world: World, accounts: dict[str, int]) -> None:
+        client = world.client()
+        headers = [(b"Idempotency-Key", "clé-€".encode())]
+        payload = {"body": "x", "targets": [{"account_id": accounts["linkedin"]}]}
+        first = client.post("/posts", json=payload, headers=headers)
+        again = client.post("/posts", json=payload, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.headers["idempotent-replayed"] == "true"

@@ -82,7 +82,8 @@ class TestReplay:
         record = _record(world, "key-record")
         assert record is not None
         assert record["metadata"]["labels"] == {LABEL_COMPONENT: "idempotency"}
-        assert record["metadata"]["name"].startswith("idem-") and len(record["metadata"]["name"]) == 45
+        assert record["metadata"]["name"].startswith("idem-")
+        assert len(record["metadata"]["name"]) == 45
         data = record["data"]
         assert data["state"] == "completed"
         assert data["status"] == "201"
@@ -192,7 +193,8 @@ class TestInFlight:
         response = _post(world.client(), _payload(account), "abandoned")
         assert response.status_code == 201
         record = _record(world, "abandoned")
-        assert record is not None and record["data"]["state"] == "completed"
+        assert record is not None
+        assert record["data"]["state"] == "completed"
 
     def test_an_expired_record_is_a_new_request(self, world: World, account: int) -> None:
         _plant(

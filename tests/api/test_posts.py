@@ -71,7 +71,8 @@ class TestCreate:
         response = client.post("/posts", json=payload)
         assert response.status_code == 201
         post = response.json()["data"]["post"]
-        assert STAMP.match(post["created_at"]) and post["updated_at"] == post["created_at"]
+        assert STAMP.match(post["created_at"])
+        assert post["updated_at"] == post["created_at"]
         assert post == {
             "id": post["id"],
             "status": "draft",
@@ -313,7 +314,8 @@ class TestUpdate:
             lambda: _kube_get(world, TARGETS, f"{name}-{linkedin}") is None, what="the removed target to go"
         )
         fb = _kube_get(world, TARGETS, f"{name}-{facebook}")
-        assert fb is not None and fb["spec"]["overrideBody"] == "FB only"
+        assert fb is not None
+        assert fb["spec"]["overrideBody"] == "FB only"
         assert _kube_get(world, TARGETS, f"{name}-{instagram}") is not None
 
     def test_scheduled_posts_can_be_edited(self, world: World, client: httpx.Client, linkedin: int) -> None:
@@ -377,7 +379,9 @@ class TestPublish:
         assert published["scheduled_for"] is None
         assert published["updated_at"] > post["updated_at"]
         obj = _kube_get(world, POSTS, f"post-{post['id']}")
-        assert obj is not None and obj["spec"]["draft"] is False and "scheduledFor" not in obj["spec"]
+        assert obj is not None
+        assert obj["spec"]["draft"] is False
+        assert "scheduledFor" not in obj["spec"]
 
     def test_publish_without_a_body(self, world: World, client: httpx.Client, linkedin: int) -> None:
         post = world.create_post(client, [linkedin])
@@ -396,7 +400,8 @@ class TestPublish:
         assert scheduled["status"] == "scheduled"
         assert scheduled["scheduled_for"] == expected
         obj = _kube_get(world, POSTS, f"post-{post['id']}")
-        assert obj is not None and obj["spec"]["draft"] is False
+        assert obj is not None
+        assert obj["spec"]["draft"] is False
         assert obj["spec"]["scheduledFor"] == expected
 
     def test_reschedule_and_publish_a_scheduled_post_now(
@@ -413,7 +418,8 @@ class TestPublish:
         assert second["status"] == "scheduled"
         assert second["scheduled_for"] > first["scheduled_for"]
         now = client.post(f"/posts/{post['id']}/publish", json={}).json()["data"]["post"]
-        assert now["status"] == "publishing" and now["scheduled_for"] is None
+        assert now["status"] == "publishing"
+        assert now["scheduled_for"] is None
 
     @pytest.mark.parametrize(
         "when",

@@ -53,7 +53,6 @@ from socialpub.api.services.validation import check_content
 from socialpub.kube.client import AlreadyExists
 from socialpub.kube.client import Conflict as KubeConflict
 from socialpub.kube.client import NotFound as KubeNotFound
-from socialpub.kube.ids import allocate_id
 from socialpub.kube.resources import ANNOTATION_UPDATED_AT, POSTS, TARGETS
 
 __all__ = ["create", "delete", "get", "list_posts", "publish", "targets", "update"]
@@ -153,7 +152,7 @@ async def create(runtime: Runtime, principal: Principal, payload: PostCreate) ->
         targets=[(t.account_id, t.override_body) for t in payload.targets],
         account=_account_lookup(runtime, principal),
     )
-    post_id = await allocate_id(runtime.client, principal.namespace, "posts")
+    post_id = await runtime.ids.next(principal.namespace, "posts")
     now = _now()
     manifest = post_manifest(
         post_id, body=payload.body, media=payload.media, targets=payload.targets, now=now
