@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck contracts pytest bench openapi clean
+.PHONY: run test lint typecheck contracts pytest bench bench-api openapi clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/embedded_api.py
+	$(BIN)/python bench/api.py
+
+bench-api: $(STAMP)
+	$(BIN)/python bench/api.py
 
 # Regenerate the committed OpenAPI document (a test fails when it is out of date).
 openapi: $(STAMP)

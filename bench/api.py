@@ -121,7 +121,11 @@ async def _seed(kube_url: str, stored: int, concurrency: int) -> tuple[str, int]
             namespace,
         )
         await client.patch(
-            ACCOUNTS, f"account-{account_id}", {"status": {"state": "active"}}, namespace, subresource="status"
+            ACCOUNTS,
+            f"account-{account_id}",
+            {"status": {"state": "active"}},
+            namespace,
+            subresource="status",
         )
         start = time.time() - stored
 
@@ -153,7 +157,10 @@ async def _seed(kube_url: str, stored: int, concurrency: int) -> tuple[str, int]
         await client.patch(
             CONFIGMAPS,
             IDS_CONFIGMAP,
-            {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}, "data": {"posts": str(stored)}},
+            {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "data": {"posts": str(stored)},
+            },
             namespace,
         )
         return key, account_id
@@ -175,7 +182,10 @@ async def _run(count: int, concurrency: int, job: Callable[[int], Awaitable[None
 
 
 async def _latencies(
-    client: httpx.AsyncClient, count: int, concurrency: int, request: Callable[[int], Awaitable[httpx.Response]]
+    client: httpx.AsyncClient,
+    count: int,
+    concurrency: int,
+    request: Callable[[int], Awaitable[httpx.Response]],
 ) -> list[float]:
     samples: list[float] = []
 
@@ -184,7 +194,9 @@ async def _latencies(
         response = await request(i)
         samples.append(time.perf_counter() - started)
         if response.status_code >= 300:
-            raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+            raise RuntimeError(
+                f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+            )
 
     await _run(count, concurrency, one)
     return samples
@@ -195,7 +207,9 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def _measure(api_url: str, key: str, account_id: int, stored: int, count: int, concurrency: int) -> None:
+async def _measure(
+    api_url: str, key: str, account_id: int, stored: int, count: int, concurrency: int
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=api_url, headers=headers, limits=limits, timeout=60) as client:
@@ -231,7 +245,8 @@ async def _measure(api_url: str, key: str, account_id: int, stored: int, count: 
         f"socialpub api: concurrency {concurrency}, {count} requests per endpoint, "
         f"{stored} posts stored before the run ({total} after)"
     )
-    print(f"{'endpoint':<22}{'p50 ms':>9}{'p99 ms':>9}{'p50 ratio':>11}{'p99 ratio':>11}   (ratio = endpoint / kube-read)")
+    header = f"{'endpoint':<22}{'p50 ms':>9}{'p99 ms':>9}{'p50 ratio':>11}{'p99 ratio':>11}"
+    print(f"{header}   (ratio = endpoint / kube-read)")
     for name, samples in results.items():
         p50, p99 = _pct(samples, 0.50), _pct(samples, 0.99)
         print(f"{name:<22}{p50:>9.2f}{p99:>9.2f}{p50 / base50:>11.2f}{p99 / base99:>11.2f}")
@@ -239,7 +254,9 @@ async def _measure(api_url: str, key: str, account_id: int, stored: int, count: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stored", type=int, default=10_000, help="posts stored before measuring")
     parser.add_argument("--count", type=int, default=2000, help="requests per endpoint")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -259,7 +276,9 @@ def main() -> None:
             api.start()
             port = api_end.recv()
             asyncio.run(
-                _measure(f"http://127.0.0.1:{port}", key, account_id, args.stored, args.count, args.concurrency)
+                _measure(
+                    f"http://127.0.0.1:{port}", key, account_id, args.stored, args.count, args.concurrency
+                )
             )
         finally:
             for process in (api, kube):

@@ -12,19 +12,42 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from socialpub._cli_common import CliError, connect
-from socialpub.kube.accounts import account_id, create_sandbox_account, find_accounts
+from socialpub.crypto import DecryptionError, KeyRing, associated_data
+from socialpub.kube.accounts import (
+    account_id,
+    create_sandbox_account,
+    disconnect_account,
+    find_accounts,
+)
 from socialpub.kube.client import KubeClient, NotFound
+from socialpub.kube.credentials import (
+    KEYRING_SECRET,
+    account_connected_status,
+    create_live_account,
+    live_accounts,
+    read_keyring,
+    read_token,
+    write_keyring,
+    write_token,
+)
 from socialpub.kube.keys import create_key, list_keys, revoke_key
+from socialpub.kube.resources import ACCOUNTS, SYSTEM_NAMESPACE
 from socialpub.kube.tenants import Tenant, check_tenant_name, ensure_tenant, get_tenant, list_tenants
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
 
 __all__ = [
+    "accounts_add",
     "accounts_add_sandbox",
+    "accounts_disconnect",
     "accounts_list",
+    "accounts_set_token",
+    "encryption_init",
+    "encryption_rotate",
     "keys_create",
     "keys_list",
     "keys_revoke",
@@ -162,3 +185,128 @@ async def accounts_list(args: argparse.Namespace) -> None:
         ("ID", "MODE", "PLATFORM", "STATUS", "DISPLAY NAME"),
         [(str(r["id"]), r["mode"], r["platform"], r["status"], r["display_name"]) for r in rows],
     )
+
+
+# live accounts and the encryption key ring
+
+
+async def _key_ring(client: KubeClient) -> tuple[KeyRing, str | None, bool]:
+    """The key ring (``SOCIALPUB_ENCRYPTION_KEY`` first, else the Secret), its Secret's version,
+    and whether it came from the environment."""
+    env_ring = KeyRing.from_env()
+    if env_ring is not None:
+        return env_ring, None, True
+    text, version = await read_keyring(client)
+    if text is None:
+        raise CliError(
+            "no encryption key: set SOCIALPUB_ENCRYPTION_KEY, or create the key ring with "
+            "`socialpub encryption init`"
+        )
+    return KeyRing.from_json(text), version, False
+
+
+def _read_token(path: str) -> bytes:
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read the token file {path}: {exc.strerror}", 2) from None
+    token = raw.strip()
+    if not token or b"\n" in token:
+        raise CliError(f"the token file {path} must hold exactly one token", 2)
+    return token
+
+
+async def accounts_add(args: argparse.Namespace) -> None:
+    display_name = args.display_name.strip()
+    if not 1 <= len(display_name) <= 200:
+        raise CliError("--display-name must be 1 to 200 characters", 2)
+    external_id = args.external_id.strip()
+    if not 1 <= len(external_id) <= 200:
+        raise CliError("--external-id must be 1 to 200 characters", 2)
+    token = _read_token(args.token_file)
+    async with connect(args) as client:
+        tenant = await _tenant(client, args.tenant)
+        ring, _, _ = await _key_ring(client)
+        account = await create_live_account(
+            client,
+            tenant=tenant,
+            platform=Platform(args.platform),
+            external_id=external_id,
+            display_name=display_name,
+            seal=lambda name: ring.encrypt(token, associated_data(tenant.name, name)),
+        )
+    print(account_id(account))
+
+
+async def accounts_set_token(args: argparse.Namespace) -> None:
+    token = _read_token(args.token_file)
+    async with connect(args) as client:
+        tenant = await _tenant(client, args.tenant)
+        name = f"account-{args.account_id}"
+        try:
+            account = await client.get(ACCOUNTS, name, tenant.live_namespace)
+        except NotFound:
+            raise CliError(f"tenant {tenant.name} has no live account {args.account_id}") from None
+        ring, _, _ = await _key_ring(client)
+        await write_token(client, account, ring.encrypt(token, associated_data(tenant.name, name)))
+        status = account_connected_status(account, message="Reconnected; the new token is stored encrypted.")
+        await client.patch(ACCOUNTS, name, {"status": status}, tenant.live_namespace, subresource="status")
+    print(f"account {args.account_id} is active again; its waiting posts publish now", file=sys.stderr)
+
+
+async def encryption_init(args: argparse.Namespace) -> None:
+    async with connect(args) as client:
+        text, _ = await read_keyring(client)
+        if text is not None:
+            ring = KeyRing.from_json(text)
+            print(f"the key ring exists (active key {ring.active}); nothing changed", file=sys.stderr)
+            return
+        ring = KeyRing.generate("k1")
+        await write_keyring(client, ring.to_json(), resource_version=None)
+    print(f"created the key ring with key {ring.active} (Secret {SYSTEM_NAMESPACE}/{KEYRING_SECRET})")
+
+
+async def encryption_rotate(args: argparse.Namespace) -> None:
+    async with connect(args) as client:
+        ring, version, from_env = await _key_ring(client)
+        if args.new_key:
+            if from_env:
+                raise CliError(
+                    "the key ring comes from SOCIALPUB_ENCRYPTION_KEY: add the new key there (and in "
+                    "the operator's environment), then run rotate without --new-key"
+                )
+            kid = f"k{max((int(k[1:]) for k in ring.keys if k[1:].isdigit()), default=0) + 1}"
+            ring = KeyRing({**ring.keys, kid: KeyRing.generate(kid).keys[kid]}, kid)
+            await write_keyring(client, ring.to_json(), resource_version=version)
+            print(f"added key {kid} and made it active", file=sys.stderr)
+        rotated = total = 0
+        for tenant in await list_tenants(client):
+            for account in await live_accounts(client, tenant.live_namespace):
+                name = account["metadata"]["name"]
+                try:
+                    sealed = await read_token(client, account)
+                except NotFound:
+                    continue
+                total += 1
+                if not ring.needs_rotation(sealed):
+                    continue
+                try:
+                    fresh = ring.rotate(sealed, associated_data(tenant.name, name))
+                except DecryptionError as exc:
+                    print(f"skipped {tenant.live_namespace}/{name}: {exc}", file=sys.stderr)
+                    continue
+                await write_token(client, account, fresh)
+                rotated += 1
+    print(f"re-encrypted {rotated} of {total} token(s) under key {ring.active}")
+
+
+async def accounts_disconnect(args: argparse.Namespace) -> None:
+    async with connect(args) as client:
+        tenant = await _tenant(client, args.tenant)
+        namespace = tenant.namespace(Mode(args.mode))
+        try:
+            account = await client.get(ACCOUNTS, f"account-{args.account_id}", namespace)
+        except NotFound:
+            raise CliError(f"tenant {args.tenant!r} has no {args.mode} account {args.account_id}") from None
+        updated = await disconnect_account(client, account)
+    print(f"account {account_id(updated)} is {(updated.get('status') or {}).get('state')}")

@@ -6,9 +6,10 @@ a demo tenant with sandbox accounts and a test key, and the api beside it in the
 (``tenants``, ``keys``, ``accounts``) talk to whatever cluster ``--kubeconfig``/``$KUBECONFIG``
 names, like kubectl.
 
-This module only declares the commands; they live in :mod:`socialpub._cli_admin` and
-:mod:`socialpub._cli_dev`, and their logic in :mod:`socialpub.kube`. A failure is one line on
-stderr and exit code 1 (2 for bad input), never a traceback.
+This module only declares the commands; they live in :mod:`socialpub._cli_admin`,
+:mod:`socialpub._cli_dev` and :mod:`socialpub._cli_webhooks`, and their logic in
+:mod:`socialpub.kube`. A failure is one line on stderr and exit code 1 (2 for bad input), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typing import Any
 
 import httpx
 
-from socialpub import _cli_admin, _cli_dev
+from socialpub import _cli_admin, _cli_dev, _cli_webhooks
 from socialpub._cli_common import CliError
 from socialpub.kube.client import KubeError
 from socialpub.kube.tenants import TenantNameError
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
+from socialpub.webhooks.events import EVENT_TYPES
 
 __all__ = ["main"]
 
@@ -114,6 +116,85 @@ def _parser() -> argparse.ArgumentParser:
         accounts, "list", _cli_admin.accounts_list, "list a tenant's accounts, live and sandbox", listing
     )
     s.add_argument("--tenant", required=True)
+    s = command(
+        accounts,
+        "add",
+        _cli_admin.accounts_add,
+        "add a live account with its token (encrypted); prints its id",
+    )
+    s.add_argument("--tenant", required=True)
+    s.add_argument("--platform", required=True, choices=[p.value for p in Platform])
+    s.add_argument("--external-id", required=True, help="LinkedIn organization id/URN, Page id, IG user id")
+    s.add_argument("--display-name", required=True)
+    s.add_argument("--token-file", required=True, help="file holding the access token ('-': stdin)")
+    s = command(
+        accounts,
+        "set-token",
+        _cli_admin.accounts_set_token,
+        "store a new token for a live account (reconnect)",
+    )
+    s.add_argument("--tenant", required=True)
+    s.add_argument("--token-file", required=True, help="file holding the access token ('-': stdin)")
+    s.add_argument("account_id", metavar="ACCOUNT_ID", type=int, help="the live account's id")
+    s = command(
+        accounts,
+        "disconnect",
+        _cli_admin.accounts_disconnect,
+        "mark an account disconnected (records social.account_disconnected)",
+    )
+    s.add_argument("--tenant", required=True)
+    s.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.TEST.value, help="default: test")
+    s.add_argument("account_id", metavar="ACCOUNT_ID", type=int)
+
+    encryption = commands.add_parser("encryption", help="the key ring that encrypts tokens").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    command(encryption, "init", _cli_admin.encryption_init, "create the key ring Secret if there is none")
+    e = command(
+        encryption, "rotate", _cli_admin.encryption_rotate, "re-encrypt every token under the active key"
+    )
+    e.add_argument(
+        "--new-key", action="store_true", help="first add a new key to the ring and make it active"
+    )
+
+    webhooks = commands.add_parser(
+        "webhooks", help="webhook endpoints (Standard Webhooks, delivered by the operator)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    w = command(
+        webhooks,
+        "add",
+        _cli_webhooks.webhooks_add,
+        "add an endpoint; prints its signing secret once (only the secret, on stdout)",
+    )
+    w.add_argument("--tenant", required=True)
+    w.add_argument("--mode", required=True, choices=[m.value for m in Mode], help="test: sandbox; live: real")
+    w.add_argument("--url", required=True, help="https:// (http:// allowed in test mode)")
+    w.add_argument(
+        "--event", dest="events", action="append", choices=EVENT_TYPES, help="repeat; default: every event"
+    )
+    w.add_argument(
+        "--allow-loopback",
+        action="store_true",
+        help="accept a loopback URL, for local receivers (env SOCIALPUB_WEBHOOK_ALLOW_LOOPBACK)",
+    )
+    w = command(
+        webhooks, "list", _cli_webhooks.webhooks_list, "list a tenant's endpoints and their health", listing
+    )
+    w.add_argument("--tenant", required=True)
+    for name, run, about in (
+        ("remove", _cli_webhooks.webhooks_remove, "remove an endpoint (its secret and delivery records too)"),
+        (
+            "rotate-secret",
+            _cli_webhooks.webhooks_rotate_secret,
+            "new signing secret, printed once; the old one keeps signing for --overlap-hours (24)",
+        ),
+    ):
+        w = command(webhooks, name, run, about)
+        w.add_argument("--tenant", required=True)
+        w.add_argument("--mode", choices=[m.value for m in Mode], help="needed if both modes have ENDPOINT")
+        w.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint's id or name")
+        if name == "rotate-secret":
+            w.add_argument("--overlap-hours", type=float, default=24.0)
     return parser
 
 

@@ -107,10 +107,13 @@ class IdempotencyStore:
     def _manifest(
         namespace: str, name: str, data: dict[str, str], resource_version: str | None = None
     ) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"name": name, "labels": {LABEL_COMPONENT: COMPONENT}}
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "labels": {LABEL_COMPONENT: COMPONENT},
+        }
         if resource_version is not None:
             metadata["resourceVersion"] = resource_version
-            metadata["namespace"] = namespace
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
     async def claim(
@@ -139,12 +142,7 @@ class IdempotencyStore:
             stored = existing.get("data") or {}
             rv = existing["metadata"]["resourceVersion"]
             state = stored.get("state")
-            claimed = parse_time(stored.get("claimedAt")) or now
-            completed = parse_time(stored.get("completedAt"))
-            expired = (state == COMPLETED and completed is not None and now - completed > self._ttl) or (
-                state == IN_FLIGHT and now - claimed > self._lease
-            )
-            if not expired:
+            if not self._expired(stored, now):
                 if stored.get("fingerprint") != fingerprint_:
                     raise UnprocessableEntity(
                         "this Idempotency-Key was used with a different request (method, path or body); "
@@ -168,6 +166,18 @@ class IdempotencyStore:
             code="idempotency_key_in_use",
             headers={"Retry-After": "1"},
         )
+
+    def _expired(self, stored: dict[str, str], now: datetime) -> bool:
+        """Whether a record may be taken over: a completed one past retention, an in-flight one
+        past its lease (its replica died), or anything unreadable."""
+        state = stored.get("state")
+        claimed = parse_time(stored.get("claimedAt"))
+        completed = parse_time(stored.get("completedAt")) or claimed
+        if state == COMPLETED and completed is not None and stored.get("status", "").isdigit():
+            return now - completed > self._ttl
+        if state == IN_FLIGHT and claimed is not None:
+            return now - claimed > self._lease
+        return True
 
     async def complete(self, claim: Claim, status: int, body: bytes) -> None:
         data = {

@@ -10,7 +10,7 @@ from typing import Any
 
 from socialpub.api.schemas import ErrorBody
 
-__all__ = ["errors"]
+__all__ = ["errors", "replayable"]
 
 _EXAMPLES: dict[int, tuple[str, str, str, Any]] = {
     400: ("Malformed request", "invalid_json", "the request body is not valid JSON", None),
@@ -64,3 +64,18 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {"application/json": {"example": {"error": error}}},
         }
     return out
+
+
+def replayable(status: int) -> dict[int | str, dict[str, Any]]:
+    """Documents the ``Idempotent-Replayed`` header on a POST's success status."""
+    return {
+        status: {
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored answer to an earlier request "
+                    "with the same Idempotency-Key; absent otherwise.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            }
+        }
+    }

@@ -2,7 +2,7 @@
 
 These models are the single source of truth for validation and for the OpenAPI document, so
 each field carries its constraint, a description and an example. Request models forbid unknown
-fields (a typo such as ``scheduled_at`` is a 422 naming it, not a silently ignored field).
+fields (a typo such as `scheduled_at` is a 422 naming it, not a silently ignored field).
 Structural rules live here; rules that need stored state (accounts, platform limits, the post's
 current status) live in the services.
 """
@@ -71,7 +71,7 @@ MAX_ACCOUNT_ID = 2**63 - 1
 
 
 def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC, always with microseconds: the precision ``expected_updated_at`` compares."""
+    """RFC 3339 in UTC, always with microseconds: the precision `expected_updated_at` compares."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -80,7 +80,7 @@ UtcTime = Annotated[
     PlainSerializer(format_time, return_type=str),
     WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2025-06-01T09:30:00.000000Z"]}),
 ]
-"""A timestamp in responses: ``2025-06-01T09:30:00.123456Z``."""
+"""A timestamp in responses: `2025-06-01T09:30:00.123456Z`."""
 
 
 def _unicode(value: str) -> str:
@@ -146,7 +146,7 @@ class PostStatus(enum.StrEnum):
 
 
 class TargetStatus(enum.StrEnum):
-    """Where the delivery to one account is: ``failed`` will be retried, ``dead`` will not."""
+    """Where the delivery to one account is: `failed` will be retried, `dead` will not."""
 
     PENDING = "pending"
     PUBLISHING = "publishing"
@@ -156,11 +156,11 @@ class TargetStatus(enum.StrEnum):
 
 
 def _omittable(*fields: str, examples: list[Any]) -> Callable[[dict[str, Any]], None]:
-    """A ``json_schema_extra`` that documents ``fields`` as omittable but never null.
+    """A `json_schema_extra` that documents `fields` as omittable but never null.
 
-    The fields are typed ``X | None`` so that "not sent" is ``None`` (with a before-validator
-    refusing an explicit ``null``); the schema must still say ``X`` alone, or generated clients
-    and schemathesis would send ``null`` believing it valid.
+    The fields are typed `X | None` so that "not sent" is `None` (with a before-validator
+    refusing an explicit `null`); the schema must still say `X` alone, or generated clients
+    and schemathesis would send `null` believing it valid.
     """
 
     def extra(schema: dict[str, Any]) -> None:
@@ -184,7 +184,7 @@ def _omittable(*fields: str, examples: list[Any]) -> Callable[[dict[str, Any]], 
 
 
 class MediaInput(BaseModel):
-    """An image to attach, fetched by the platforms from ``url``."""
+    """An image to attach, fetched by the platforms from `url`."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -233,7 +233,7 @@ MediaList = Annotated[
 
 
 class PostCreate(BaseModel):
-    """A new post. It starts as a draft: nothing is published until ``POST /posts/{id}/publish``."""
+    """A new post. It starts as a draft: nothing is published until `POST /posts/{id}/publish`."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -254,10 +254,10 @@ class PostCreate(BaseModel):
 
 
 class PostUpdate(BaseModel):
-    """Changes to a draft or scheduled post: any of ``body``, ``media``, ``targets``.
+    """Changes to a draft or scheduled post: any of `body`, `media`, `targets`.
 
-    ``expected_updated_at`` makes the edit conditional: if the post changed since you read it,
-    the answer is 409 ``stale_object`` and nothing is written. Omit it to edit unconditionally.
+    `expected_updated_at` makes the edit conditional: if the post changed since you read it,
+    the answer is 409 `stale_object` and nothing is written. Omit it to edit unconditionally.
     """
 
     model_config = ConfigDict(
@@ -298,7 +298,7 @@ class PostUpdate(BaseModel):
 
 
 class PublishRequest(BaseModel):
-    """``{}`` (or no body) publishes now; ``scheduled_for`` schedules for a future time."""
+    """`{}` (or no body) publishes now; `scheduled_for` schedules for a future time."""
 
     model_config = ConfigDict(
         extra="forbid",

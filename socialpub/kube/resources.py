@@ -11,11 +11,14 @@ from dataclasses import dataclass
 __all__ = [
     "ACCOUNTS",
     "ANNOTATION_CREATED_AT",
+    "ANNOTATION_SECRET_ROTATED_AT",
     "ANNOTATION_UPDATED_AT",
     "CONFIGMAPS",
     "EVENTS",
     "GROUP",
     "LABEL_COMPONENT",
+    "LABEL_ENDPOINT",
+    "LABEL_EVENT_TYPE",
     "LABEL_ID",
     "LABEL_MODE",
     "LABEL_POST",
@@ -27,6 +30,7 @@ __all__ = [
     "TARGETS",
     "TENANTS",
     "VERSION",
+    "WEBHOOK_DELIVERIES",
     "WEBHOOK_ENDPOINTS",
     "Resource",
 ]
@@ -44,6 +48,13 @@ LABEL_POST = f"{GROUP}/post"
 LABEL_COMPONENT = f"{GROUP}/component"
 """What a Secret or ConfigMap of ours is for (``api-key``, ``idempotency``, ``ids``)."""
 
+LABEL_ENDPOINT = f"{GROUP}/endpoint"
+"""On a SocialWebhookDelivery (and an endpoint's Secret): the name of its SocialWebhookEndpoint."""
+LABEL_EVENT_TYPE = f"{GROUP}/event-type"
+"""On a SocialWebhookDelivery: the event type it delivers."""
+
+ANNOTATION_SECRET_ROTATED_AT = f"{GROUP}/secret-rotated-at"
+"""On a SocialWebhookEndpoint: when its Secret last changed, so the operator re-reads it at once."""
 ANNOTATION_CREATED_AT = f"{GROUP}/created-at"
 ANNOTATION_UPDATED_AT = f"{GROUP}/updated-at"
 """Microsecond RFC 3339 times the REST API shows (``creationTimestamp`` has only seconds)."""
@@ -86,6 +97,7 @@ ACCOUNTS = Resource(GROUP, VERSION, "socialaccounts", "SocialAccount")
 POSTS = Resource(GROUP, VERSION, "socialposts", "SocialPost")
 TARGETS = Resource(GROUP, VERSION, "socialtargets", "SocialTarget")
 WEBHOOK_ENDPOINTS = Resource(GROUP, VERSION, "socialwebhookendpoints", "SocialWebhookEndpoint")
+WEBHOOK_DELIVERIES = Resource(GROUP, VERSION, "socialwebhookdeliveries", "SocialWebhookDelivery")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 SECRETS = Resource("", "v1", "secrets", "Secret")
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")

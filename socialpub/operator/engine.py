@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,15 +42,18 @@ from socialpub.kube.resources import (
     TARGETS,
 )
 from socialpub.operator import decisions
+from socialpub.operator.live import unusable_account_status, waiting_status
 from socialpub.operator.settings import OperatorSettings
 from socialpub.operator.timers import Timer
 from socialpub.operator.workqueue import WorkQueue
 from socialpub.platforms.base import (
     Adapter,
+    Deferred,
     MediaItem,
     Published,
     PublishError,
     PublishRequest,
+    ReconnectError,
     TransientError,
 )
 from socialpub.platforms.sandbox import SandboxAdapter
@@ -668,6 +672,15 @@ class Engine:
                 MediaItem(str(m.get("url")), str(m.get("alt") or "")) for m in content.get("media") or []
             ),
             started_at=decisions.parse_time(status.get("lastAttemptAt")) or self._clock(),
+            platform_state=dict(status.get("platformState") or {}),
+            checkpoint=functools.partial(self._checkpoint, _key(target)),
+        )
+
+    async def _checkpoint(self, key: Key, state: Mapping[str, Any]) -> None:
+        """An adapter saves progress (``status.platformState``) before a step it must recover from."""
+        patch = {"status": {"platformState": dict(state)}}
+        self._remember(
+            self.targets, await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
         )
 
     async def advance_target(self, key: Key) -> None:
@@ -746,11 +759,13 @@ class Engine:
             )
             return
         state = (account.get("status") or {}).get("state")
-        if state in _UNUSABLE_ACCOUNT_STATES and not resolve:
-            message = f"the account is {state}; reconnect it and publish again"
-            await self._record(
-                target, post, self._failure(attempts, "reconnect", f"account_{state}", message)
-            )
+        if state in _UNUSABLE_ACCOUNT_STATES:
+            # Wait for the account to be reconnected (its update resubmits this target); an
+            # interrupted attempt stays ``publishing`` until it can be checked with a valid token.
+            if not resolve:
+                await self._wait_for_account(
+                    target, post, attempts, f"account_{state}", f"the account is {state}"
+                )
             return
         try:
             adapter = self._adapter_for(account)
@@ -782,12 +797,7 @@ class Engine:
             try:
                 result = await adapter.publish(self._request(target, account, attempt))
             except PublishError as exc:
-                retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-                await self._record(
-                    target,
-                    post,
-                    self._failure(attempts, exc.classification, exc.code, exc.message, retry_after),
-                )
+                await self._record_failure(target, post, account, attempts, exc)
                 return
             await self._record_published(target, post, result, attempt)
         finally:
@@ -802,7 +812,11 @@ class Engine:
         attempt: int,
     ) -> None:
         """An attempt was interrupted (found ``publishing`` by a process not making it): did it land?"""
-        found = await adapter.find_published(self._request(target, account, attempt))
+        try:
+            found = await adapter.find_published(self._request(target, account, attempt))
+        except PublishError as exc:
+            await self._resolve_failed(target, post, account, attempt, exc)
+            return
         if found is not None:
             await self._record_published(target, post, found, attempt, note="resolved after an interruption")
             return
@@ -815,6 +829,103 @@ class Engine:
         if failure["state"] == "failed":
             failure["nextAttemptAt"] = decisions.format_time(self._clock())  # nothing landed: retry now
         await self._record(target, post, failure)
+
+    async def _record_failure(
+        self,
+        target: dict[str, Any],
+        post: dict[str, Any],
+        account: dict[str, Any],
+        attempts: int,
+        exc: PublishError,
+    ) -> None:
+        """Record a failed attempt. Two failures do not count as attempts: :class:`Deferred` (a quota
+        or throttle, not the content: retried after ``retry_after``) and :class:`ReconnectError`
+        (the account is marked expired/revoked and its targets wait until it is reconnected)."""
+        if isinstance(exc, ReconnectError):
+            await self._mark_account(account, exc)
+            await self._wait_for_account(target, post, attempts, exc.code, exc.message)
+            return
+        if isinstance(exc, Deferred):
+            error = {"code": exc.code, "message": exc.message[:2000], "class": "transient"}
+            due = decisions.format_time(self._clock() + max(0.0, exc.retry_after or 0.0))
+            await self._record(
+                target,
+                post,
+                {"state": "failed", "attempts": attempts, "lastError": error, "nextAttemptAt": due},
+            )
+            return
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        await self._record(
+            target, post, self._failure(attempts, exc.classification, exc.code, exc.message, retry_after)
+        )
+
+    async def _resolve_failed(
+        self,
+        target: dict[str, Any],
+        post: dict[str, Any],
+        account: dict[str, Any],
+        attempt: int,
+        exc: PublishError,
+    ) -> None:
+        """The platform could not be asked whether an interrupted attempt landed. The target stays
+        ``publishing`` (never re-sent blind) and is asked again later — unless asking cannot work."""
+        key = _key(target)
+        if isinstance(exc, ReconnectError):
+            await self._mark_account(account, exc)  # the account's update resubmits the target
+        elif isinstance(exc, TransientError):
+            delay = decisions.backoff_delay(attempt, base=self.settings.retry_base_seconds, rng=self._rng)
+            self.timer.arm(("target", key), self._clock() + max(delay, exc.retry_after or 0.0))
+        else:
+            message = f"could not check whether the interrupted attempt landed: {exc.message}"
+            failure = self._failure(attempt - 1, "permanent", "outcome_unknown", message)
+            await self._record(target, post, failure)
+
+    async def _mark_account(self, account: dict[str, Any], exc: ReconnectError) -> None:
+        """The platform refused the account's token: mark it expired/revoked (once)."""
+        key = _key(account)
+        for _ in range(3):
+            if (account.get("status") or {}).get("state") in _UNUSABLE_ACCOUNT_STATES:
+                return
+            patch = {
+                "metadata": {"resourceVersion": account["metadata"]["resourceVersion"]},
+                "status": unusable_account_status(account, exc, now=self._clock()),
+            }
+            try:
+                updated = await self.client.patch(ACCOUNTS, key[1], patch, key[0], subresource="status")
+            except Conflict:
+                account = self._remember(self.accounts, await self.client.get(ACCOUNTS, key[1], key[0]))
+                continue
+            self._remember(self.accounts, updated)
+            await record_event(
+                self.client, updated, reason="ReconnectRequired", warning=True, message=exc.message
+            )
+            return
+
+    async def _wait_for_account(
+        self, target: dict[str, Any], post: dict[str, Any], attempts: int, code: str, message: str
+    ) -> None:
+        """Park the target until its account is active again (no attempt counted, no timer)."""
+        key = _key(target)
+        account = self._account_of(target) or {}
+        state = (account.get("status") or {}).get("state") or "expired"
+        status = target.get("status") or {}
+        desired = waiting_status(attempts, state=state, code=code, message=message)
+        self.timer.cancel(("target", key))
+        if all(status.get(k) == v for k, v in desired.items() if k != "lastError") and (
+            (status.get("lastError") or {}).get("class") == "reconnect"
+        ):
+            return
+        updated = await self.client.patch(TARGETS, key[1], {"status": desired}, key[0], subresource="status")
+        self._remember(self.targets, updated)
+        self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
+        await record_event(
+            self.client,
+            post,
+            reason="WaitingForAccount",
+            warning=True,
+            message=f"Waiting for account {(target.get('spec') or {}).get('accountId')} to be reconnected: "
+            f"{message}",
+        )
 
     async def _record_published(
         self, target: dict[str, Any], post: dict[str, Any], result: Published, attempt: int, note: str = ""

@@ -16,7 +16,9 @@ import kopf
 from socialpub.kube.client import KubeClient, load_connection
 from socialpub.kube.resources import GROUP, VERSION
 from socialpub.operator.engine import Engine
+from socialpub.operator.live import LiveAdapters
 from socialpub.operator.settings import OperatorSettings
+from socialpub.operator.webhooks import WebhookDispatcher
 
 __all__ = ["plain"]
 
@@ -47,18 +49,29 @@ async def start_engine(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.batching.batch_window = 0.02
     settings.batching.idle_timeout = 60
     client = KubeClient.from_config(ours.kubeconfig)
-    engine = Engine(client, ours)
+    live = LiveAdapters.from_env(client)  # live accounts: platform adapters, tokens decrypted per call
+    memo.live = live
+    engine = Engine(client, ours, live_adapter=live)
     await engine.start()
+    webhooks = WebhookDispatcher(client, ours)
+    await webhooks.start()
     memo.engine = engine
+    memo.webhooks = webhooks
     memo.client = client
 
 
 @kopf.on.cleanup()
 async def stop_engine(memo: kopf.Memo, **_: Any) -> None:
+    webhooks = getattr(memo, "webhooks", None)
+    if isinstance(webhooks, WebhookDispatcher):
+        await webhooks.stop()
     engine = getattr(memo, "engine", None)
     if isinstance(engine, Engine):
         await engine.stop()
         await engine.client.aclose()
+    live = getattr(memo, "live", None)
+    if isinstance(live, LiveAdapters):
+        await live.aclose()
 
 
 @kopf.on.login()
@@ -78,9 +91,13 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 
 def _observe(plural: str, event: Mapping[str, Any], memo: kopf.Memo) -> None:
+    body = plain(event.get("object") or {})
     engine = getattr(memo, "engine", None)
     if isinstance(engine, Engine):
-        engine.observe(plural, event.get("type"), plain(event.get("object") or {}))
+        engine.observe(plural, event.get("type"), body)
+    webhooks = getattr(memo, "webhooks", None)
+    if isinstance(webhooks, WebhookDispatcher):
+        webhooks.observe(plural, event.get("type"), body)
 
 
 @kopf.on.event(GROUP, VERSION, "socialposts")
@@ -96,3 +113,10 @@ async def target_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> N
 @kopf.on.event(GROUP, VERSION, "socialaccounts")
 async def account_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     _observe("socialaccounts", event, memo)
+
+
+@kopf.on.event(GROUP, VERSION, "socialwebhookendpoints")
+async def webhook_endpoint_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    webhooks = getattr(memo, "webhooks", None)
+    if isinstance(webhooks, WebhookDispatcher):
+        webhooks.observe("socialwebhookendpoints", event.get("type"), plain(event.get("object") or {}))

@@ -8,11 +8,14 @@ and dead-letter decisions are made once, in the operator, for every platform ali
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 __all__ = [
     "Adapter",
+    "Checkpoint",
+    "Deferred",
     "MediaItem",
     "PermanentError",
     "PublishError",
@@ -27,6 +30,15 @@ __all__ = [
 class MediaItem:
     url: str
     alt: str = ""
+
+
+Checkpoint = Callable[[Mapping[str, Any]], Awaitable[None]]
+"""Durably merge keys into the target's ``status.platformState`` (``None`` removes a key); returns
+once the write is stored, so what was saved survives a crash of the operator right after."""
+
+
+async def _no_checkpoint(state: Mapping[str, Any]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,11 @@ class PublishRequest:
     """The decrypted token for live accounts; ``None`` in the sandbox."""
     started_at: float = 0.0
     """Wall-clock time the attempt was claimed, to bound "recent posts" searches."""
+    platform_state: Mapping[str, Any] = field(default_factory=dict)
+    """What the adapter saved for this target in earlier attempts (``status.platformState``): an
+    Instagram container id, the start of a create whose outcome was unknown."""
+    checkpoint: Checkpoint = field(default=_no_checkpoint, compare=False, repr=False)
+    """Save into ``platform_state`` durably, before a step whose outcome must be recoverable."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,15 @@ class TransientError(PublishError):
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class Deferred(TransientError):
+    """Not now, and not the content's fault: a quota is used up (Instagram's 24-hour publishing
+    limit) or we hold back before a throttle. The operator tries again after ``retry_after`` seconds
+    *without counting an attempt*, so waiting out a quota never dead-letters a target."""
+
+    def __init__(self, message: str, *, code: str = "deferred", retry_after: float) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
 
 
 class PermanentError(PublishError):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from socialpub.api.app import BASE_PATH
+from socialpub.api.app import BASE_PATH, create_app
+from socialpub.api.settings import ApiSettings
+from socialpub.embedded.kubeconfig import write_kubeconfig
 from socialpub.models.keys import Mode, Scope, hash_key, key_id, new_key
 from tests.api.support import World
 
@@ -257,3 +261,25 @@ class TestHealth:
             "cache:targets": True,
             "kubernetes": True,
         }
+
+
+class TestNotReady:
+    async def test_unreachable_kubernetes_is_503_not_ready(self, tmp_path: Path) -> None:
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            dead = probe.getsockname()[1]
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{dead}")
+        app = create_app(ApiSettings(kubeconfig=str(kubeconfig), startup_sync_seconds=0.2))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                assert (await client.get("/healthz")).status_code == 200
+                ready = await client.get("/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["error"]["code"] == "not_ready"
+                assert ready.json()["error"]["details"]["checks"]["kubernetes"] is False
+                key = new_key(Mode.TEST)
+                response = await client.get(f"{BASE_PATH}/posts", headers={"Authorization": f"Bearer {key}"})
+                assert response.status_code == 503
+                assert response.headers["retry-after"] == "1"
+                assert response.json()["error"]["code"] == "not_ready"

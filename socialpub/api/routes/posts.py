@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from socialpub.api.deps import AuthenticatedRoute, IdempotencyDep, Manager, Publisher, RuntimeDep, Viewer
-from socialpub.api.responses import errors
+from socialpub.api.responses import errors, replayable
 from socialpub.api.schemas import (
     MAX_ACCOUNT_ID,
     ListMeta,
@@ -38,7 +38,7 @@ PostId = Annotated[
     status_code=201,
     response_model=PostResponse,
     summary="Create a post (as a draft)",
-    responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
+    responses={**replayable(201), **errors(400, 401, 403, 409, 413, 415, 422, 503)},
 )
 async def create_post(
     payload: PostCreate, principal: Manager, runtime: RuntimeDep, idempotency: IdempotencyDep
@@ -133,7 +133,7 @@ async def delete_post(post_id: PostId, principal: Manager, runtime: RuntimeDep) 
     status_code=202,
     response_model=PostResponse,
     summary="Publish a post now, or schedule it",
-    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    responses={**replayable(202), **errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
 )
 async def publish_post(
     post_id: PostId,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,7 +91,8 @@ async def _fresh(
     return current
 
 
-def _account_lookup(runtime: Runtime, principal: Principal) -> Any:
+def _account_lookup(runtime: Runtime, principal: Principal) -> Callable[[int], dict[str, Any] | None]:
+    """Accounts by id, in the principal's namespace only (another tenant's do not exist here)."""
     return lambda account_id: runtime.account_index.get(principal.namespace, account_id)
 
 

@@ -1,0 +1,140 @@
+"""What the platform adapters share about HTTP: the pooled client, timeouts, Retry-After, the
+"did the request reach the platform?" question, and keeping tokens out of logs."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from socialpub.platforms.base import PublishRequest, TransientError
+
+__all__ = [
+    "UNCONFIRMED",
+    "ambiguous",
+    "format_time",
+    "install_token_redaction",
+    "mark_unconfirmed",
+    "new_client",
+    "parse_time",
+    "retry_after_seconds",
+    "transport_error",
+    "unconfirmed_since",
+]
+
+UNCONFIRMED = "unconfirmedSince"
+"""``platformState`` key: start of the earliest create whose outcome is unknown (RFC 3339)."""
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class _RedactTokens(logging.Filter):
+    """httpx logs every request URL at INFO; Graph API calls carry ``access_token`` in the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1REDACTED", str(a)) if isinstance(a, str | httpx.URL) else a
+                for a in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
+        if isinstance(record.msg, str) and "access_token=" in record.msg:
+            record.msg = _TOKEN_IN_URL.sub(r"\1REDACTED", record.msg)
+        return True
+
+
+_redaction_installed = False
+
+
+def install_token_redaction() -> None:
+    """Redact ``access_token=…`` from httpx's and httpcore's log records (idempotent)."""
+    global _redaction_installed
+    if _redaction_installed:
+        return
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).addFilter(_RedactTokens())
+    _redaction_installed = True
+
+
+def new_client(*, timeout: float, max_connections: int, **kwargs: Any) -> httpx.AsyncClient:
+    """One pooled HTTP/1.1 keep-alive client per platform (never one per request)."""
+    install_token_redaction()
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        ),
+        follow_redirects=False,
+        **kwargs,
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """``Retry-After`` as seconds from now (delta-seconds or an HTTP date), if present and sane."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def ambiguous(exc: httpx.HTTPError) -> bool:
+    """Could the platform have acted on a request that failed with ``exc``?
+
+    A refused connection or a connect timeout never reached it; a read timeout, a reset or a
+    connection closed without an answer may have come after it committed.
+    """
+    return isinstance(exc, httpx.TransportError) and not isinstance(exc, _NOT_SENT)
+
+
+def transport_error(platform: str, what: str, exc: httpx.HTTPError) -> TransientError:
+    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
+    return TransientError(
+        f"{platform}: {what} failed: {type(exc).__name__}: {exc}", code=f"{platform}_{kind}"
+    )
+
+
+def format_time(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_time(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", text):  # Graph's "2024-05-01T09:30:00+0000"
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def unconfirmed_since(request: PublishRequest) -> float | None:
+    """When an earlier create of this target ended with an unknown outcome (``None``: never)."""
+    return parse_time(request.platform_state.get(UNCONFIRMED))
+
+
+async def mark_unconfirmed(request: PublishRequest) -> None:
+    """Record durably that a create may have landed, so the next attempt looks before re-sending."""
+    if UNCONFIRMED not in request.platform_state:
+        await request.checkpoint({UNCONFIRMED: format_time(request.started_at or time.time())})

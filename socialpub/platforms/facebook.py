@@ -1,0 +1,227 @@
+"""Facebook Pages through the Graph API, over httpx.
+
+* Text (and a link): ``POST /{page-id}/feed`` with ``message`` (and ``link``: the first URL in
+  the text, so the Page shows its preview) → ``{"id": "<page>_<post>"}``.
+* One image: ``POST /{page-id}/photos`` with ``url``, ``caption`` and ``alt_text_custom`` →
+  ``{"id": <photo>, "post_id": "<page>_<post>"}`` (Facebook fetches the image itself).
+* Several images: each uploaded with ``published=false``, then ``POST /{page-id}/feed`` with
+  ``attached_media[i]={"media_fbid": …}``.
+* The Page token goes as the ``access_token`` parameter.
+* Every answer's usage headers are remembered: calls are spaced out above 75 % and publishing is
+  deferred (without spending an attempt) at 90 %, before Facebook throttles the Page or the app.
+
+"Did it land?": the Page's recent posts (``/{page-id}/posts?since=…``) matched on the exact
+message and a creation time after the attempt began. A re-send of identical text that Facebook
+refuses as a duplicate (506) is looked for the same way before it is called a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import httpx
+
+from socialpub.platforms._graph import Usage, classify, graph_error, json_body
+from socialpub.platforms._http import (
+    ambiguous,
+    mark_unconfirmed,
+    new_client,
+    transport_error,
+    unconfirmed_since,
+)
+from socialpub.platforms._http import parse_time as _parse_time
+from socialpub.platforms.base import (
+    Deferred,
+    MediaItem,
+    Published,
+    PublishError,
+    PublishRequest,
+    ReconnectError,
+    TransientError,
+)
+from socialpub.platforms.settings import PlatformSettings
+
+__all__ = ["FacebookAdapter", "first_link"]
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_MATCH_WINDOW = 120.0
+
+
+def first_link(text: str) -> str | None:
+    match = _URL.search(text)
+    return match.group(0).rstrip(".,;:!?)]}") if match else None
+
+
+def _token(request: PublishRequest) -> str:
+    if not request.access_token:
+        raise ReconnectError("facebook: the account has no access token", code="facebook_no_token")
+    return request.access_token
+
+
+class FacebookAdapter:
+    """Publishes to a Facebook Page as the Page."""
+
+    platform = "facebook"
+
+    def __init__(self, settings: PlatformSettings, http: httpx.AsyncClient | None = None) -> None:
+        self._settings = settings
+        self._base = settings.facebook_base_url.rstrip("/")
+        self._http = http or new_client(
+            timeout=settings.timeout_seconds, max_connections=settings.max_connections
+        )
+        self.usage = Usage(
+            slowdown=settings.facebook_usage_slowdown_percent, stop=settings.facebook_usage_stop_percent
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str,
+        page: str,
+        what: str,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        request: PublishRequest | None = None,
+    ) -> dict[str, Any]:
+        """One Graph call. With ``request``, it is a create: an unknown outcome is recorded first."""
+        wait = self.usage.deferral(page)
+        if wait is not None:
+            raise Deferred(
+                f"facebook: usage of the app or Page is at the limit; holding off for {wait:.0f}s",
+                code="facebook_usage_high",
+                retry_after=wait,
+            )
+        await self.usage.pace(page)
+        try:
+            response = await self._http.request(
+                method, f"{self._base}{path}", params={**(params or {}), "access_token": token}, data=data
+            )
+        except httpx.HTTPError as exc:
+            if request is not None and ambiguous(exc):
+                await mark_unconfirmed(request)
+            raise transport_error("facebook", what, exc) from exc
+        self.usage.observe(response.headers, page_id=page)
+        if response.status_code == 200:
+            body = json_body(response)
+            if "error" not in body:
+                return body
+        error = graph_error(response)
+        if request is not None and (error.status >= 500 or error.code in (1, 2)):
+            await mark_unconfirmed(request)
+        raise classify(
+            "facebook", what, error, headers=response.headers, throttle_retry=self.usage.regain(page) or None
+        )
+
+    async def publish(self, request: PublishRequest) -> Published:
+        token = _token(request)
+        page = request.account_external_id
+        earlier = unconfirmed_since(request)
+        if earlier is not None:
+            found = await self._find(token, page, request.text, since=earlier)
+            if found is not None:
+                return found
+        try:
+            post_id = await self._create(request, token, page)
+        except PublishError as exc:
+            if exc.code != "facebook_duplicate":
+                raise
+            since = min(earlier or request.started_at, request.started_at)
+            found = await self._find(token, page, request.text, since=since)
+            if found is not None:
+                return found
+            raise
+        return self._published(post_id)
+
+    async def _create(self, request: PublishRequest, token: str, page: str) -> str:
+        media = request.media
+        if not media:
+            data: dict[str, Any] = {"message": request.text}
+            link = first_link(request.text)
+            if link:
+                data["link"] = link
+            body = await self._call(
+                "POST",
+                f"/{page}/feed",
+                token=token,
+                page=page,
+                what="posting to the feed",
+                data=data,
+                request=request,
+            )
+            return str(body.get("id") or "")
+        if len(media) == 1:
+            data = {"url": media[0].url, "caption": request.text, "published": "true"}
+            if media[0].alt:
+                data["alt_text_custom"] = media[0].alt
+            body = await self._call(
+                "POST",
+                f"/{page}/photos",
+                token=token,
+                page=page,
+                what="posting a photo",
+                data=data,
+                request=request,
+            )
+            return str(body.get("post_id") or f"{page}_{body.get('id')}")
+        photo_ids = await asyncio.gather(*(self._unpublished_photo(token, page, item) for item in media))
+        data = {"message": request.text}
+        for i, photo_id in enumerate(photo_ids):
+            data[f"attached_media[{i}]"] = json.dumps({"media_fbid": photo_id})
+        body = await self._call(
+            "POST",
+            f"/{page}/feed",
+            token=token,
+            page=page,
+            what="posting the photos",
+            data=data,
+            request=request,
+        )
+        return str(body.get("id") or "")
+
+    async def _unpublished_photo(self, token: str, page: str, item: MediaItem) -> str:
+        data = {"url": item.url, "published": "false"}
+        if item.alt:
+            data["alt_text_custom"] = item.alt
+        body = await self._call(
+            "POST", f"/{page}/photos", token=token, page=page, what="uploading a photo", data=data
+        )
+        photo_id = body.get("id")
+        if not photo_id:
+            raise TransientError(
+                "facebook: the photo upload answered without an id", code="facebook_bad_answer"
+            )
+        return str(photo_id)
+
+    def _published(self, post_id: str) -> Published:
+        if not post_id:
+            raise TransientError("facebook: the post was accepted without an id", code="facebook_no_id")
+        return Published(post_id, f"https://www.facebook.com/{post_id}")
+
+    async def find_published(self, request: PublishRequest) -> Published | None:
+        token = _token(request)
+        since = min(unconfirmed_since(request) or request.started_at, request.started_at)
+        return await self._find(token, request.account_external_id, request.text, since=since)
+
+    async def _find(self, token: str, page: str, text: str, *, since: float) -> Published | None:
+        earliest = since - _MATCH_WINDOW
+        params = {"fields": "id,message,created_time", "since": str(int(earliest)), "limit": "25"}
+        body = await self._call(
+            "GET", f"/{page}/posts", token=token, page=page, what="listing the Page's posts", params=params
+        )
+        for post in body.get("data") or []:
+            if not isinstance(post, dict) or not post.get("id"):
+                continue
+            created = _parse_time(post.get("created_time"))
+            if created is not None and created < earliest:
+                continue
+            if (post.get("message") or "") == text:
+                return Published(str(post["id"]), f"https://www.facebook.com/{post['id']}")
+        return None

@@ -1,0 +1,331 @@
+"""Instagram content publishing (professional accounts) through the Graph API, over httpx.
+
+One post is three steps, and the adapter makes each recoverable:
+
+1. **Container**: ``POST /{ig-user-id}/media`` with ``image_url``, ``caption`` and ``alt_text``
+   (a carousel: one ``is_carousel_item`` container per image, then a ``CAROUSEL`` parent with
+   ``children``, 2 to 10). Its id is saved durably (``status.platformState.containerId``) *before*
+   anything is published, so a retry or a restarted operator reuses it.
+2. **Status**: ``GET /{container-id}?fields=status_code,status`` polled until ``FINISHED``
+   (bounded per attempt; a container still ``IN_PROGRESS`` is picked up again by the next one).
+   ``ERROR`` and ``EXPIRED`` (unpublished for 24 h) containers are replaced.
+3. **Publish**: first ``GET /{ig-user-id}/content_publishing_limit``; with the 24-hour quota used
+   up the attempt is *deferred* (no attempt counted). Then ``POST /{ig-user-id}/media_publish``
+   with ``creation_id`` → ``{"id": <media id>}``, and the permalink is read.
+
+"Did it land?": the saved container's ``status_code``. ``PUBLISHED`` means yes — the media id is
+found among the account's recent media by caption and time (the container does not name it);
+``FINISHED`` means no, and publishing it is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import httpx
+
+from socialpub.platforms._graph import (
+    IG_NEW_CONTAINER_SUBCODES,
+    IG_PERMANENT_SUBCODES,
+    classify,
+    graph_error,
+    json_body,
+)
+from socialpub.platforms._http import format_time, new_client, parse_time, transport_error
+from socialpub.platforms.base import (
+    Deferred,
+    MediaItem,
+    PermanentError,
+    Published,
+    PublishError,
+    PublishRequest,
+    ReconnectError,
+    TransientError,
+)
+from socialpub.platforms.settings import PlatformSettings
+
+__all__ = ["CONTAINER_CREATED_AT", "CONTAINER_ID", "InstagramAdapter"]
+
+CONTAINER_ID = "containerId"
+CONTAINER_CREATED_AT = "containerCreatedAt"
+MAX_CAPTION = 2200
+MIN_CAROUSEL, MAX_CAROUSEL = 2, 10
+_SUBCODE = re.compile(r"\b(2207\d{3})\b")
+_MATCH_WINDOW = 120.0
+
+
+class _ContainerGone(TransientError):
+    """The container expired or broke: the next attempt makes a new one."""
+
+
+def _token(request: PublishRequest) -> str:
+    if not request.access_token:
+        raise ReconnectError("instagram: the account has no access token", code="instagram_no_token")
+    return request.access_token
+
+
+class InstagramAdapter:
+    """Publishes images and carousels to an Instagram professional account."""
+
+    platform = "instagram"
+
+    def __init__(self, settings: PlatformSettings, http: httpx.AsyncClient | None = None) -> None:
+        self._settings = settings
+        self._base = settings.instagram_base_url.rstrip("/")
+        self._http = http or new_client(
+            timeout=settings.timeout_seconds, max_connections=settings.max_connections
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str,
+        what: str,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = await self._http.request(
+                method, f"{self._base}{path}", params={**(params or {}), "access_token": token}, data=data
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error("instagram", what, exc) from exc
+        if response.status_code == 200:
+            body = json_body(response)
+            if "error" not in body:
+                return body
+        error = graph_error(response)
+        failure = classify(
+            "instagram",
+            what,
+            error,
+            headers=response.headers,
+            quota_retry=self._settings.instagram_quota_retry_seconds,
+        )
+        if error.subcode in IG_NEW_CONTAINER_SUBCODES:
+            raise _ContainerGone(failure.message, code=failure.code)
+        raise failure
+
+    # Publishing.
+
+    async def publish(self, request: PublishRequest) -> Published:
+        token = _token(request)
+        user = request.account_external_id
+        media = request.media
+        if not media:
+            raise PermanentError(
+                "instagram: a post needs at least one image", code="instagram_media_required"
+            )
+        if len(media) > MAX_CAROUSEL:
+            raise PermanentError(
+                f"instagram: a carousel takes at most {MAX_CAROUSEL} images, not {len(media)}",
+                code="instagram_too_many_images",
+            )
+        if len(request.text) > MAX_CAPTION:
+            raise PermanentError(
+                f"instagram: the caption has {len(request.text)} characters; at most {MAX_CAPTION}",
+                code="instagram_caption_too_long",
+            )
+        container = str(request.platform_state.get(CONTAINER_ID) or "") or None
+        if container is not None:
+            status, _ = await self._status(container, token)
+            if status == "PUBLISHED":
+                found = await self._find_media(token, user, request)
+                if found is not None:
+                    return found
+                raise TransientError(
+                    f"instagram: container {container} is published but its media is not listed yet",
+                    code="instagram_published_unlisted",
+                )
+            if status not in ("FINISHED", "IN_PROGRESS"):
+                container = None  # ERROR or EXPIRED: start again with a new one
+        if container is None:
+            container = await self._create_container(request, token, user)
+            await request.checkpoint(
+                {CONTAINER_ID: container, CONTAINER_CREATED_AT: format_time(time.time())}
+            )
+        await self._wait_finished(request, container, token, saved=True)
+        await self._check_quota(token, user)
+        try:
+            body = await self._call(
+                "POST",
+                f"/{user}/media_publish",
+                token=token,
+                what="publishing the container",
+                params={"creation_id": container},
+            )
+        except _ContainerGone:
+            await request.checkpoint({CONTAINER_ID: None, CONTAINER_CREATED_AT: None})
+            raise
+        media_id = str(body.get("id") or "")
+        if not media_id:
+            raise TransientError("instagram: media_publish answered without an id", code="instagram_no_id")
+        return Published(media_id, await self._permalink(token, media_id))
+
+    async def _create_container(self, request: PublishRequest, token: str, user: str) -> str:
+        media = request.media
+        if len(media) == 1:
+            data = self._image(media[0])
+            data["caption"] = request.text
+            body = await self._call(
+                "POST", f"/{user}/media", token=token, what="creating the container", data=data
+            )
+            return self._id(body, "container")
+        children = await asyncio.gather(*(self._child(token, user, item) for item in media))
+        await asyncio.gather(*(self._wait_finished(request, child, token, saved=False) for child in children))
+        data = {"media_type": "CAROUSEL", "children": ",".join(children), "caption": request.text}
+        body = await self._call(
+            "POST", f"/{user}/media", token=token, what="creating the carousel container", data=data
+        )
+        return self._id(body, "carousel container")
+
+    async def _child(self, token: str, user: str, item: MediaItem) -> str:
+        data = {**self._image(item), "is_carousel_item": "true"}
+        body = await self._call(
+            "POST", f"/{user}/media", token=token, what="creating a carousel item", data=data
+        )
+        return self._id(body, "carousel item")
+
+    @staticmethod
+    def _image(item: MediaItem) -> dict[str, Any]:
+        data: dict[str, Any] = {"image_url": item.url}
+        if item.alt:
+            data["alt_text"] = item.alt
+        return data
+
+    @staticmethod
+    def _id(body: dict[str, Any], what: str) -> str:
+        value = body.get("id")
+        if not value:
+            raise TransientError(
+                f"instagram: creating the {what} answered without an id", code="instagram_no_id"
+            )
+        return str(value)
+
+    async def _status(self, container: str, token: str) -> tuple[str, str]:
+        body = await self._call(
+            "GET",
+            f"/{container}",
+            token=token,
+            what="reading the container status",
+            params={"fields": "status_code,status"},
+        )
+        return str(body.get("status_code") or ""), str(body.get("status") or "")
+
+    async def _wait_finished(
+        self, request: PublishRequest, container: str, token: str, *, saved: bool
+    ) -> None:
+        """Poll until FINISHED; bounded per attempt (a later attempt resumes with the same container)."""
+        deadline = time.monotonic() + self._settings.instagram_poll_timeout_seconds
+        while True:
+            status, detail = await self._status(container, token)
+            if status == "FINISHED":
+                return
+            if status == "PUBLISHED":
+                raise PermanentError(
+                    f"instagram: container {container} is already published",
+                    code="instagram_container_published",
+                )
+            if status in ("ERROR", "EXPIRED"):
+                if saved:
+                    await request.checkpoint({CONTAINER_ID: None, CONTAINER_CREATED_AT: None})
+                match = _SUBCODE.search(detail)
+                if status == "ERROR" and match and int(match.group(1)) in IG_PERMANENT_SUBCODES:
+                    raise PermanentError(
+                        f"instagram: the container failed: {detail}",
+                        code=f"instagram_media_rejected_{match.group(1)}",
+                    )
+                raise TransientError(
+                    f"instagram: container {container} is {status}: {detail}".rstrip(": "),
+                    code=f"instagram_container_{status.lower()}",
+                )
+            if time.monotonic() >= deadline:
+                raise TransientError(
+                    f"instagram: container {container} is still {status or 'unknown'}; will look again",
+                    code="instagram_container_in_progress",
+                    retry_after=self._settings.instagram_poll_interval_seconds,
+                )
+            await asyncio.sleep(self._settings.instagram_poll_interval_seconds)
+
+    async def _check_quota(self, token: str, user: str) -> None:
+        try:
+            body = await self._call(
+                "GET",
+                f"/{user}/content_publishing_limit",
+                token=token,
+                what="reading the publishing quota",
+                params={"fields": "quota_usage,config"},
+            )
+        except (ReconnectError, Deferred):
+            raise
+        except PublishError:
+            return  # the limit is enforced by media_publish itself; a failed look is no reason to stop
+        for entry in body.get("data") or []:
+            if not isinstance(entry, dict):
+                continue
+            usage = entry.get("quota_usage")
+            total = (entry.get("config") or {}).get("quota_total")
+            if isinstance(usage, int) and isinstance(total, int) and usage >= total:
+                raise Deferred(
+                    f"instagram: {usage} of {total} posts in the last 24 hours; the quota is used up",
+                    code="instagram_quota_exhausted",
+                    retry_after=self._settings.instagram_quota_retry_seconds,
+                )
+
+    async def _permalink(self, token: str, media_id: str) -> str:
+        try:
+            body = await self._call(
+                "GET",
+                f"/{media_id}",
+                token=token,
+                what="reading the permalink",
+                params={"fields": "permalink"},
+            )
+        except PublishError:
+            return "https://www.instagram.com/"
+        return str(body.get("permalink") or "https://www.instagram.com/")
+
+    # Did it land?
+
+    async def find_published(self, request: PublishRequest) -> Published | None:
+        token = _token(request)
+        container = request.platform_state.get(CONTAINER_ID)
+        if not container:
+            return None  # the container id is saved before media_publish: none means nothing was published
+        status, _ = await self._status(str(container), token)
+        if status != "PUBLISHED":
+            return None
+        found = await self._find_media(token, request.account_external_id, request)
+        if found is None:
+            raise TransientError(
+                f"instagram: container {container} is published but its media is not listed yet",
+                code="instagram_published_unlisted",
+            )
+        return found
+
+    async def _find_media(self, token: str, user: str, request: PublishRequest) -> Published | None:
+        since = parse_time(request.platform_state.get(CONTAINER_CREATED_AT)) or request.started_at
+        body = await self._call(
+            "GET",
+            f"/{user}/media",
+            token=token,
+            what="listing recent media",
+            params={"fields": "id,caption,timestamp,permalink", "limit": "25"},
+        )
+        for item in body.get("data") or []:
+            if not isinstance(item, dict) or not item.get("id"):
+                continue
+            created = parse_time(item.get("timestamp"))
+            if created is not None and created < since - _MATCH_WINDOW:
+                continue
+            if (item.get("caption") or "") == request.text:
+                return Published(str(item["id"]), str(item.get("permalink") or "https://www.instagram.com/"))
+        return None

@@ -1,0 +1,320 @@
+"""LinkedIn: the versioned Posts API (``POST /rest/posts``) and Images API, over httpx.
+
+* Every ``/rest`` call carries ``Authorization: Bearer``, ``LinkedIn-Version`` (a setting) and
+  ``X-Restli-Protocol-Version: 2.0.0``.
+* Text is sent as ``commentary`` in LinkedIn's *little text* format. Its reserved characters
+  (``\\ | { } @ [ ] ( ) < > # * _ ~``) are backslash-escaped, because LinkedIn answers 201 and
+  silently drops the text from the first unescaped one onward; ``#word`` becomes the documented
+  hashtag template ``{hashtag|#|word}`` so hashtags stay hashtags.
+* Images: fetched (see :mod:`socialpub.platforms.media`), ``initializeUpload`` → ``PUT`` the bytes
+  to the returned ``uploadUrl`` → the ``urn:li:image:…`` goes into ``content.media`` (one, with
+  ``altText``) or ``content.multiImage`` (several).
+* The post's URN comes from the ``x-restli-id`` header of the 201.
+
+"Did it land?": LinkedIn has no idempotency key. An organization's recent posts are listed
+(``q=author``) and matched on the exact commentary we sent and a creation time after the attempt
+began. A member's posts cannot be listed (``r_member_social`` is closed), so for a member author a
+re-send that LinkedIn answers with 422 ``DUPLICATE_POST`` after an unconfirmed attempt is taken as
+our own post (its URN is in the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from socialpub.platforms._http import (
+    ambiguous,
+    mark_unconfirmed,
+    new_client,
+    retry_after_seconds,
+    transport_error,
+    unconfirmed_since,
+)
+from socialpub.platforms.base import (
+    MediaItem,
+    PermanentError,
+    Published,
+    PublishError,
+    PublishRequest,
+    ReconnectError,
+    TransientError,
+)
+from socialpub.platforms.media import MediaFetcher
+from socialpub.platforms.settings import PlatformSettings
+
+__all__ = ["LinkedInAdapter", "author_urn", "escape_little_text", "little_text_to_plain"]
+
+MAX_COMMENTARY = 3000
+MAX_ALT_TEXT = 4086
+_RESERVED = frozenset("\\|{}@[]()<>#*_~")
+_HASHTAG = re.compile(r"(?:(?<=[\s(\[{\"'])|^)#(\w+)", re.UNICODE)
+_TEMPLATE = re.compile(r"\{hashtag\|\\?[#\uff03]\|((?:\\.|[^}])*)\}")
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+_DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
+_MATCH_WINDOW = 120.0
+"""Seconds before the attempt began that a listed post may carry (clock skew)."""
+
+
+def _escape_plain(text: str) -> str:
+    return "".join("\\" + c if c in _RESERVED else c for c in text)
+
+
+def escape_little_text(text: str) -> str:
+    """``text`` as little text that LinkedIn shows exactly as written (hashtags linked)."""
+    out: list[str] = []
+    pos = 0
+    for match in _HASHTAG.finditer(text):
+        out.append(_escape_plain(text[pos : match.start()]))
+        out.append("{hashtag|#|" + _escape_plain(match.group(1)) + "}")
+        pos = match.end()
+    out.append(_escape_plain(text[pos:]))
+    return "".join(out)
+
+
+def little_text_to_plain(little: str) -> str:
+    """What a little-text commentary shows (templates expanded, escapes removed)."""
+    expanded = _TEMPLATE.sub(lambda m: "#" + m.group(1), little)
+    return _ESCAPED.sub(r"\1", expanded)
+
+
+def author_urn(external_id: str) -> str:
+    """The author URN of an account: its external id as a URN, or an organization id."""
+    external_id = external_id.strip()
+    if external_id.startswith("urn:li:"):
+        return external_id
+    return f"urn:li:organization:{external_id}"
+
+
+def _token(request: PublishRequest) -> str:
+    if not request.access_token:
+        raise ReconnectError("linkedin: the account has no access token", code="linkedin_no_token")
+    return request.access_token
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def map_error(response: httpx.Response, what: str) -> PublishError:
+    """A LinkedIn error answer as transient / permanent / reconnect."""
+    body = _json(response)
+    status = response.status_code
+    service_code = body.get("serviceErrorCode")
+    code = str(body.get("code") or "")
+    message = f"linkedin: {what} answered {status}: {body.get('message') or response.text[:300]}"
+    if status == 401:
+        if service_code == 65601 or code == "REVOKED_ACCESS_TOKEN":
+            return ReconnectError(message, code="linkedin_token_revoked", revoked=True)
+        if service_code == 65602 or code == "EXPIRED_ACCESS_TOKEN":
+            return ReconnectError(message, code="linkedin_token_expired")
+        return ReconnectError(message, code="linkedin_token_invalid")
+    if status == 403:
+        return ReconnectError(message, code="linkedin_access_denied", revoked=True)
+    if status == 426:
+        return PermanentError(message, code="linkedin_version_not_active")
+    if status == 429:
+        return TransientError(
+            message, code="linkedin_throttled", retry_after=retry_after_seconds(response.headers)
+        )
+    if status >= 500 or status == 408:
+        return TransientError(
+            message, code="linkedin_server_error", retry_after=retry_after_seconds(response.headers)
+        )
+    details = (body.get("errorDetails") or {}).get("inputErrors") or []
+    if any((d or {}).get("code") == "DUPLICATE_POST" for d in details):
+        return PermanentError(message, code="linkedin_duplicate_post")
+    return PermanentError(message, code="linkedin_invalid_request")
+
+
+class LinkedInAdapter:
+    """Publishes as an organization (or member) through the Posts API."""
+
+    platform = "linkedin"
+
+    def __init__(
+        self, settings: PlatformSettings, media: MediaFetcher, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self._settings = settings
+        self._media = media
+        self._base = settings.linkedin_base_url.rstrip("/")
+        self._http = http or new_client(
+            timeout=settings.timeout_seconds, max_connections=settings.max_connections
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self, token: str, *, json_body: bool = True) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "LinkedIn-Version": self._settings.linkedin_version,
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    # Publishing.
+
+    async def publish(self, request: PublishRequest) -> Published:
+        token = _token(request)
+        author = author_urn(request.account_external_id)
+        if len(request.text) > MAX_COMMENTARY:
+            raise PermanentError(
+                f"linkedin: the text has {len(request.text)} characters; at most {MAX_COMMENTARY}",
+                code="linkedin_text_too_long",
+            )
+        commentary = escape_little_text(request.text)
+        earlier = unconfirmed_since(request)
+        if earlier is not None:
+            found = await self._find(token, author, commentary, since=earlier)
+            if found is not None:
+                return found
+        body: dict[str, Any] = {
+            "author": author,
+            "commentary": commentary,
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        if request.media:
+            body["content"] = await self._content(token, author, request.media)
+        try:
+            response = await self._http.post(
+                f"{self._base}/rest/posts", json=body, headers=self._headers(token)
+            )
+        except httpx.HTTPError as exc:
+            if ambiguous(exc):
+                await mark_unconfirmed(request)
+            raise transport_error("linkedin", "creating the post", exc) from exc
+        if response.status_code in (200, 201):
+            urn = (
+                response.headers.get("x-restli-id")
+                or response.headers.get("x-linkedin-id")
+                or str(_json(response).get("id") or "")
+            )
+            if not urn:
+                await mark_unconfirmed(request)
+                raise TransientError("linkedin: the post was accepted without an id", code="linkedin_no_id")
+            return self._published(urn)
+        if response.status_code >= 500:
+            await mark_unconfirmed(request)
+        error = map_error(response, "creating the post")
+        if error.code == "linkedin_duplicate_post":
+            return await self._duplicate(request, token, author, commentary, earlier, error)
+        raise error
+
+    async def _duplicate(
+        self,
+        request: PublishRequest,
+        token: str,
+        author: str,
+        commentary: str,
+        earlier: float | None,
+        error: PublishError,
+    ) -> Published:
+        """LinkedIn refused identical content: ours from an unconfirmed attempt, or a real duplicate."""
+        found = await self._find(
+            token, author, commentary, since=min(earlier or request.started_at, request.started_at)
+        )
+        if found is not None:
+            return found
+        match = _DUPLICATE_URN.search(error.message)
+        if earlier is not None and match and not author.startswith("urn:li:organization:"):
+            return self._published(match.group(0))
+        raise PermanentError(
+            f"{error.message} (LinkedIn refuses a post identical to a recent one)",
+            code="linkedin_duplicate_post",
+        )
+
+    def _published(self, urn: str) -> Published:
+        return Published(urn, f"https://www.linkedin.com/feed/update/{urn}/")
+
+    async def _content(self, token: str, author: str, media: tuple[MediaItem, ...]) -> dict[str, Any]:
+        urns = await asyncio.gather(*(self._upload(token, author, item) for item in media))
+        images = [
+            {"id": urn, "altText": item.alt[:MAX_ALT_TEXT]} if item.alt else {"id": urn}
+            for urn, item in zip(urns, media, strict=True)
+        ]
+        if len(images) == 1:
+            return {"media": images[0]}
+        return {"multiImage": {"images": images}}
+
+    async def _upload(self, token: str, author: str, item: MediaItem) -> str:
+        fetched = await self._media.fetch(item.url)
+        try:
+            response = await self._http.post(
+                f"{self._base}/rest/images?action=initializeUpload",
+                json={"initializeUploadRequest": {"owner": author}},
+                headers=self._headers(token),
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error("linkedin", "initializing an image upload", exc) from exc
+        if response.status_code != 200:
+            raise map_error(response, "initializing an image upload")
+        value = _json(response).get("value") or {}
+        upload_url, image = value.get("uploadUrl"), value.get("image")
+        if not isinstance(upload_url, str) or not isinstance(image, str):
+            raise TransientError(
+                "linkedin: initializeUpload answered without uploadUrl/image", code="linkedin_bad_answer"
+            )
+        try:
+            put = await self._http.put(
+                upload_url,
+                content=fetched.content,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": fetched.content_type},
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error("linkedin", "uploading an image", exc) from exc
+        if put.status_code >= 300:
+            raise map_error(put, "uploading an image")
+        return image
+
+    # Did it land?
+
+    async def find_published(self, request: PublishRequest) -> Published | None:
+        token = _token(request)
+        author = author_urn(request.account_external_id)
+        since = min(unconfirmed_since(request) or request.started_at, request.started_at)
+        return await self._find(token, author, escape_little_text(request.text), since=since)
+
+    async def _find(self, token: str, author: str, commentary: str, *, since: float) -> Published | None:
+        """Our post among the author's recent ones (organizations only; member posts are unlistable)."""
+        if not author.startswith("urn:li:organization:"):
+            return None
+        url = (
+            f"{self._base}/rest/posts?author={quote(author, safe='')}&q=author&count=20&sortBy=LAST_MODIFIED"
+        )
+        headers = {**self._headers(token, json_body=False), "X-RestLi-Method": "FINDER"}
+        try:
+            response = await self._http.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise transport_error("linkedin", "listing recent posts", exc) from exc
+        if response.status_code != 200:
+            raise map_error(response, "listing recent posts")
+        plain = little_text_to_plain(commentary)
+        earliest_ms = (since - _MATCH_WINDOW) * 1000
+        for element in _json(response).get("elements") or []:
+            if not isinstance(element, dict) or not element.get("id"):
+                continue
+            created = element.get("createdAt") or element.get("publishedAt") or 0
+            if not isinstance(created, int | float) or created < earliest_ms:
+                continue
+            theirs = str(element.get("commentary") or "")
+            if theirs == commentary or little_text_to_plain(theirs) == plain:
+                return self._published(str(element["id"]))
+        return None

@@ -1,0 +1,226 @@
+"""What the fake platform servers share: an aiohttp app on 127.0.0.1 in its own thread and event
+loop, a record of every request, and faults injected on demand.
+
+A fault matches the next request(s) by method and path (a regular expression) and then:
+
+* ``status``: answers ``status`` / ``body`` / ``headers`` at once; nothing is committed;
+* ``timeout``: waits ``delay`` seconds (longer than the client's timeout) before answering; with
+  ``commit=True`` the handler runs (the post is stored) before the wait;
+* ``drop``: closes the connection without an answer; nothing is committed;
+* ``commit_drop``: stores the post, then closes the connection without an answer;
+* ``commit_hang``: stores the post, calls ``on_commit`` (e.g. to SIGKILL the operator), then never
+  answers until the client goes away.
+
+``latency`` delays every answer (for benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Fault:
+    kind: str = "status"
+    status: int = 500
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 5.0
+    commit: bool = False
+    times: int = 1
+    on_commit: Callable[[], None] | None = None
+
+
+@dataclass
+class Recorded:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, str]
+    json: Any
+    at: float
+
+    def param(self, name: str) -> str | None:
+        """A parameter from the query, the form body or the JSON body (Graph accepts all three)."""
+        if name in self.query:
+            return self.query[name]
+        if name in self.form:
+            return self.form[name]
+        if isinstance(self.json, dict) and name in self.json:
+            value = self.json[name]
+            return value if isinstance(value, str) else json.dumps(value)
+        return None
+
+
+class FakeServer:
+    """Base of the fakes: subclasses add routes in :meth:`routes` and keep their own state."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"fake-{self.name}", daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.latency = 0.0
+        self.requests: list[Recorded] = []
+        self._faults: list[tuple[str, re.Pattern[str], Fault]] = []
+        self._lock = threading.RLock()
+
+    # Lifecycle.
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def start(self) -> FakeServer:
+        self._thread.start()
+
+        async def _start() -> str:
+            app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+            self.routes(app)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            server = site._server
+            assert server is not None
+            port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            return f"http://127.0.0.1:{port}"
+
+        self.url = self.call(_start())
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self.call(self._runner.cleanup())
+            self._runner = None
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def call(self, coro: Awaitable[Any], timeout: float = 30) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    def reset(self) -> None:
+        """Forget requests, faults and stored objects (subclasses clear their own state too)."""
+        with self._lock:
+            self.requests.clear()
+            self._faults.clear()
+            self.latency = 0.0
+
+    # Faults and records.
+
+    def inject(self, method: str, path: str, fault: Fault) -> Fault:
+        """Apply ``fault`` to the next ``fault.times`` requests whose path matches ``path`` (regex)."""
+        with self._lock:
+            self._faults.append((method.upper(), re.compile(path), fault))
+        return fault
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for i, (m, pattern, fault) in enumerate(self._faults):
+                if m == method and pattern.search(path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        del self._faults[i]
+                    return fault
+        return None
+
+    def seen(self, method: str, path: str = "") -> list[Recorded]:
+        pattern = re.compile(path)
+        with self._lock:
+            return [r for r in self.requests if r.method == method.upper() and pattern.search(r.path)]
+
+    # The middleware: record, apply faults, run the handler.
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read()
+        form: dict[str, str] = {}
+        parsed_json: Any = None
+        content_type = request.headers.get("Content-Type", "")
+        if body and "application/x-www-form-urlencoded" in content_type:
+            form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        elif body and "json" in content_type:
+            try:
+                parsed_json = json.loads(body)
+            except ValueError:
+                parsed_json = None
+        record = Recorded(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=dict(request.headers),
+            body=body,
+            form=form,
+            json=parsed_json,
+            at=time.time(),
+        )
+        with self._lock:
+            self.requests.append(record)
+        request["record"] = record
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        fault = self._take_fault(request.method, request.path)
+        if fault is None:
+            return await handler(request)
+        if fault.kind == "status":
+            return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        if fault.kind == "drop":
+            return self._drop(request)
+        if fault.kind == "timeout":
+            if fault.commit:
+                response = await handler(request)
+                await asyncio.sleep(fault.delay)
+                return response
+            await asyncio.sleep(fault.delay)
+            return web.json_response({"message": "late"}, status=503)
+        if fault.kind in ("commit_drop", "commit_hang"):
+            response = await handler(request)
+            if response.status >= 300:
+                return response
+            if fault.on_commit is not None:
+                fault.on_commit()
+            if fault.kind == "commit_hang":
+                deadline = time.monotonic() + fault.delay
+                while time.monotonic() < deadline:
+                    transport = request.transport
+                    if transport is None or transport.is_closing():
+                        break
+                    await asyncio.sleep(0.05)
+            return self._drop(request)
+        raise AssertionError(f"unknown fault kind {fault.kind!r}")
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError
+
+
+def bearer(request: web.Request) -> str | None:
+    value = request.headers.get("Authorization", "")
+    return value[7:] if value.lower().startswith("bearer ") else None
+
+
+def record_of(request: web.Request) -> Recorded:
+    record: Recorded = request["record"]
+    return record
