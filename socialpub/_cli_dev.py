@@ -220,8 +220,9 @@ async def run_dev(
         print(f"socialpub dev: api on {base} (OpenAPI docs: {base}/docs)", flush=True)
         print(f'  curl -H "Authorization: Bearer {key}" {base}/api/v1/services/social/accounts', flush=True)
 
+        # Local receivers (http://127.0.0.1:…) are how webhooks are tried on a laptop.
         operator_settings = dataclasses.replace(
-            OperatorSettings.from_env(), kubeconfig=str(kubeconfig.resolve())
+            OperatorSettings.from_env(), kubeconfig=str(kubeconfig.resolve()), webhook_allow_loopback=True
         )
         operator_stop = asyncio.Event()
         operator_ready = asyncio.Event()

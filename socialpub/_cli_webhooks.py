@@ -25,6 +25,7 @@ from socialpub._cli_common import CliError, connect
 from socialpub.kube.client import Conflict, KubeClient, NotFound
 from socialpub.kube.ids import allocate_id
 from socialpub.kube.resources import (
+    ANNOTATION_CREATED_AT,
     ANNOTATION_SECRET_ROTATED_AT,
     LABEL_COMPONENT,
     LABEL_ENDPOINT,
@@ -53,8 +54,8 @@ __all__ = [
 SECRET_KEY = "secret"
 
 
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _micro_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _allow_loopback(args: argparse.Namespace) -> bool:
@@ -148,7 +149,12 @@ async def add_endpoint(
         {
             "apiVersion": WEBHOOK_ENDPOINTS.api_version,
             "kind": WEBHOOK_ENDPOINTS.kind,
-            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_ID: str(id_)}},
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {LABEL_ID: str(id_)},
+                "annotations": {ANNOTATION_CREATED_AT: _micro_now()},
+            },
             "spec": spec,
         },
         namespace,
@@ -248,7 +254,7 @@ async def rotate_secret(
     await client.patch(
         WEBHOOK_ENDPOINTS,
         meta["name"],
-        {"metadata": {"annotations": {ANNOTATION_SECRET_ROTATED_AT: _now_text()}}},
+        {"metadata": {"annotations": {ANNOTATION_SECRET_ROTATED_AT: _micro_now()}}},
         meta["namespace"],
     )
     previous = json.loads(data.get(signing.previous_key(key), "[]"))

@@ -39,6 +39,7 @@ from socialpub.kube.client import AlreadyExists, Conflict, KubeClient, NotFound
 from socialpub.kube.events import record_event
 from socialpub.kube.resources import (
     ACCOUNTS,
+    ANNOTATION_CREATED_AT,
     ANNOTATION_SECRET_ROTATED_AT,
     LABEL_ENDPOINT,
     LABEL_EVENT_TYPE,
@@ -174,7 +175,14 @@ class _Endpoint:
 
     @property
     def created(self) -> float:
-        return catalogue.parse_time((self.obj.get("metadata") or {}).get("creationTimestamp")) or 0.0
+        """When the endpoint was created: events from then on are delivered to it.
+
+        The microsecond ``created-at`` annotation (the CLI and the api set it) if present, else
+        ``creationTimestamp`` — whole seconds, so an event in the same second is delivered too.
+        """
+        meta = self.obj.get("metadata") or {}
+        precise = catalogue.parse_time((meta.get("annotations") or {}).get(ANNOTATION_CREATED_AT))
+        return precise or catalogue.parse_time(meta.get("creationTimestamp")) or 0.0
 
     @property
     def suspended(self) -> bool:
@@ -446,13 +454,17 @@ class WebhookDispatcher:
         if _state(delivery) in TERMINAL:
             self.deliveries.pop(key, None)
             if ep is not None:
-                ep.deliveries.discard(key)
+                if key in ep.deliveries:
+                    ep.deliveries.discard(key)
+                    self._flush_soon(ep)  # the backlog shrank
                 self._done[key] = (_occurred(delivery), ep.key)
             self.timer.cancel(("delivery", key))
             return
         self.deliveries[key] = delivery
         if ep is not None:
-            ep.deliveries.add(key)
+            if key not in ep.deliveries:
+                ep.deliveries.add(key)
+                self._flush_soon(ep)  # the backlog grew
             if not ep.suspended:
                 ep.queue.submit(key)
 

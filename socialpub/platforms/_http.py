@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import certifi
 import httpx
 
 from socialpub.platforms.base import PublishRequest, TransientError
@@ -61,9 +64,16 @@ def install_token_redaction() -> None:
     _redaction_installed = True
 
 
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The system CA bundle (certifi's, as httpx uses), loaded once per process, not per client."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def new_client(*, timeout: float, max_connections: int, **kwargs: Any) -> httpx.AsyncClient:
     """One pooled HTTP/1.1 keep-alive client per platform (never one per request)."""
     install_token_redaction()
+    kwargs.setdefault("verify", _default_tls())
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
         limits=httpx.Limits(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -103,7 +104,9 @@ class MediaFetcher:
         self._http = new_client(
             timeout=settings.media_timeout_seconds,
             max_connections=settings.max_connections,
-            verify=settings.media_ca_file or True,
+            verify=ssl.create_default_context(cafile=settings.media_ca_file)
+            if settings.media_ca_file
+            else True,
             trust_env=False,  # no proxies from the environment: the address checks must hold
         )
 

@@ -184,15 +184,21 @@ def rotate(
 ) -> dict[str, str]:
     """The Secret's data after rotating ``key`` to ``new_secret``.
 
-    The old current secret keeps signing for ``overlap_seconds``; expired entries are dropped.
+    The old current secret keeps signing for ``overlap_seconds``, older ones at most as long;
+    expired entries are dropped. An overlap of 0 stops every older secret at once (a leak).
     """
     decode_secret(new_secret)
-    expires = datetime.fromtimestamp(now + overlap_seconds, UTC).isoformat(timespec="seconds")
-    kept = [e for e in _previous(data, key) if (_parse_time(e["expiresAt"]) or 0) > now]
+    until = now + overlap_seconds
+    expires = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    kept = []
+    for entry in _previous(data, key):
+        when = _parse_time(entry["expiresAt"]) or 0
+        if when > now:  # an older secret never outlives the new overlap (0 h revokes them all now)
+            kept.append(entry if when <= until else {**entry, "expiresAt": expires})
     old = (data.get(key) or "").strip()
     if old and old != new_secret:
         kept = [e for e in kept if e["secret"] != old]
-        kept.insert(0, {"secret": old, "expiresAt": expires.replace("+00:00", "Z")})
+        kept.insert(0, {"secret": old, "expiresAt": expires})
     result = {k: v for k, v in data.items() if k not in (key, previous_key(key))}
     result[key] = new_secret
     if kept:

@@ -175,7 +175,7 @@ class FakeServer:
         )
         with self._lock:
             self.requests.append(record)
-        request["record"] = record
+        request[RECORD] = record
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(request.method, request.path)
@@ -216,11 +216,13 @@ class FakeServer:
         raise asyncio.CancelledError
 
 
+RECORD = web.RequestKey("record", Recorded)
+
+
 def bearer(request: web.Request) -> str | None:
     value = request.headers.get("Authorization", "")
     return value[7:] if value.lower().startswith("bearer ") else None
 
 
 def record_of(request: web.Request) -> Recorded:
-    record: Recorded = request["record"]
-    return record
+    return request[RECORD]

@@ -1,0 +1,1 @@
+"""Local fake servers that follow the published contracts of LinkedIn, Facebook and Instagram."""

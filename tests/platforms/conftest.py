@@ -1,0 +1,3 @@
+from tests.fakes.fixtures import adapters, fakes, fakes_session
+
+__all__ = ["adapters", "fakes", "fakes_session"]

@@ -1,0 +1,64 @@
+"""Building publish requests for the adapter tests, with a checkpoint that keeps what was saved."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from socialpub.platforms.base import MediaItem, PublishRequest
+
+
+@dataclass
+class Saved:
+    """Stands in for ``status.platformState``: a merge of every checkpoint (``None`` removes)."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    writes: list[dict[str, Any]] = field(default_factory=list)
+
+    async def checkpoint(self, update: Mapping[str, Any]) -> None:
+        self.writes.append(dict(update))
+        for key, value in update.items():
+            if value is None:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = value
+
+
+def request(
+    platform: str,
+    external_id: str,
+    text: str,
+    *,
+    token: str,
+    media: Sequence[tuple[str, str]] = (),
+    saved: Saved | None = None,
+    attempt: int = 1,
+) -> tuple[PublishRequest, Saved]:
+    saved = saved or Saved()
+    built = PublishRequest(
+        nonce=str(uuid.uuid4()),
+        attempt=attempt,
+        platform=platform,
+        account_external_id=external_id,
+        text=text,
+        media=tuple(MediaItem(url, alt) for url, alt in media),
+        access_token=token,
+        started_at=time.time(),
+        platform_state=dict(saved.state),
+        checkpoint=saved.checkpoint,
+    )
+    return built, saved
+
+
+def again(previous: PublishRequest, saved: Saved, **changes: Any) -> PublishRequest:
+    """The next attempt of ``previous``: what was saved so far, a new start time."""
+    return replace(
+        previous,
+        attempt=previous.attempt + 1,
+        platform_state=dict(saved.state),
+        started_at=time.time(),
+        **changes,
+    )

@@ -1,0 +1,144 @@
+"""End to end: live accounts added with ``socialpub accounts add`` (tokens encrypted in Secrets),
+a post created and published through the REST api with an ``sk_live_`` key, the real operator
+publishing it to the three fakes, and the fakes' stored posts matching the targets' ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from socialpub.api.app import BASE_PATH
+from socialpub.api.settings import ApiSettings
+from socialpub.cli import main
+from socialpub.kube.client import KubeClient
+from socialpub.kube.credentials import read_token
+from socialpub.kube.keys import create_key
+from socialpub.kube.resources import ACCOUNTS
+from socialpub.kube.tenants import ensure_tenant
+from socialpub.models.keys import Mode, Scope
+from tests.api.conftest import ApiServer
+from tests.fakes.fixtures import Fakes
+from tests.kube_harness import KubeHarness
+from tests.operator.harness import OperatorProcess
+from tests.operator.scenarios import wait_for
+from tests.platforms.live import EXTERNAL_IDS, KEY_RING, operator_env
+
+
+@pytest.fixture
+def api(kube: KubeHarness) -> Iterator[ApiServer]:
+    server = ApiServer(ApiSettings(kubeconfig=str(kube.kubeconfig))).start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="/readyz")
+        yield server
+    finally:
+        server.stop()
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        captured = capsys.readouterr()
+        raise AssertionError(f"socialpub {' '.join(args)} exited {exc.code}: {captured.err}") from None
+    return capsys.readouterr().out
+
+
+def test_a_post_through_the_api_is_published_on_all_three(
+    kube: KubeHarness,
+    api: ApiServer,
+    fakes: Fakes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEY", KEY_RING.to_json())
+    client = KubeClient.from_config(str(kube.kubeconfig))
+    operator = OperatorProcess(kube.kubeconfig, tmp_path / "operator.log", **operator_env(fakes))
+    try:
+        kube.call(ensure_tenant(client, "acme"))
+        accounts: dict[str, int] = {}
+        for platform, external_id in EXTERNAL_IDS.items():
+            token = getattr(fakes, platform.value).grant(f"secret-{platform.value}-token")
+            token_file = tmp_path / f"{platform.value}.token"
+            token_file.write_text(token + "\n")
+            out = cli(
+                capsys,
+                "--kubeconfig", str(kube.kubeconfig),
+                "accounts", "add",
+                "--tenant", "acme",
+                "--platform", platform.value,
+                "--external-id", external_id,
+                "--display-name", f"Acme on {platform.value}",
+                "--token-file", str(token_file),
+            )  # fmt: skip
+            accounts[platform.value] = int(out.strip())
+        # The Secrets hold ciphertext bound to the tenant and account, never the token.
+        account = kube.call(client.get(ACCOUNTS, f"account-{accounts['facebook']}", "acme-live"))
+        sealed = kube.call(read_token(client, account))
+        assert sealed.startswith("v1:k1:")
+        assert "secret-facebook-token" not in sealed
+
+        operator.start()
+        key, _ = kube.call(create_key(client, tenant="acme", mode=Mode.LIVE, scopes=frozenset(Scope)))
+        api_client = httpx.Client(
+            base_url=api.url + BASE_PATH, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+        with api_client:
+            wait_for(
+                lambda: (
+                    api_client.get("/accounts").status_code == 200
+                    and len(api_client.get("/accounts").json()["data"]["accounts"]) == 3
+                ),
+                timeout=10,
+                what="the api to see the key and the three live accounts",
+            )
+            body = "We are live (finally)! Read more: https://acme.example/launch #launch"
+            media = [{"url": fakes.media.jpeg("team"), "alt": "The Acme team"}]
+            created = api_client.post(
+                "/posts",
+                json={
+                    "body": body,
+                    "media": media,
+                    "targets": [{"account_id": a} for a in accounts.values()],
+                },
+            )
+            assert created.status_code == 201, created.text
+            post_id = created.json()["data"]["post"]["id"]
+            published = api_client.post(f"/posts/{post_id}/publish", json={})
+            assert published.status_code == 202, published.text
+
+            def settled() -> Any:
+                post = api_client.get(f"/posts/{post_id}").json()["data"]["post"]
+                return post if post["status"] in ("published", "partially_published", "failed") else None
+
+            post = wait_for(settled, timeout=20, what="the post to settle")
+            targets = api_client.get(f"/posts/{post_id}/targets").json()["data"]["targets"]
+        assert post["status"] == "published", targets
+        by_account = {t["account_id"]: t for t in targets}
+
+        [li_post] = fakes.linkedin.posts
+        [fb_post] = fakes.facebook.posts
+        [ig_media] = fakes.instagram.media
+        ids = {t["account_id"]: t["external_post_id"] for t in targets}
+        assert ids[accounts["linkedin"]] == li_post["id"]
+        assert ids[accounts["facebook"]] == fb_post["id"]
+        assert ids[accounts["instagram"]] == ig_media["id"]
+        assert li_post["visible"] == body
+        assert li_post["author"] == "urn:li:organization:5515715"
+        assert fb_post["message"] == body
+        assert ig_media["caption"] == body
+        assert ig_media["alt_text"] == "The Acme team"
+        assert all(t["status"] == "published" and t["attempts"] == 1 for t in by_account.values())
+        log = operator.log()
+        for platform in EXTERNAL_IDS:
+            assert f"secret-{platform.value}-token" not in log
+    finally:
+        operator.stop()
+        kube.call(client.aclose())

@@ -1,0 +1,231 @@
+"""The Instagram adapter against the fake Graph API: containers, polling, publishing, recovery."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialpub.platforms.base import Deferred, PermanentError, ReconnectError, TransientError
+from socialpub.platforms.registry import PlatformAdapters
+from tests.fakes.base import Fault
+from tests.fakes.fixtures import Fakes
+from tests.fakes.graph import graph_error_body
+from tests.platforms.support import Saved, again, request
+
+USER = "17841400000000001"
+
+
+def ig(fakes: Fakes, text: str, n: int = 1, **kwargs):  # type: ignore[no-untyped-def]
+    token = fakes.instagram.grant("ig-token")
+    media = kwargs.pop("media", [(fakes.media.jpeg(f"i{i}"), f"alt {i}") for i in range(n)])
+    return request("instagram", USER, text, token=token, media=media, **kwargs)
+
+
+# Success.
+
+
+async def test_one_image(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, saved = ig(fakes, "Hello #instagram")
+    published = await adapters.instagram.publish(req)
+
+    [create] = fakes.instagram.seen("POST", f"/{USER}/media$")
+    assert create.query["access_token"] == "ig-token"
+    assert create.form == {"image_url": req.media[0].url, "alt_text": "alt 0", "caption": "Hello #instagram"}
+    [container] = fakes.instagram.containers
+    assert saved.writes[0]["containerId"] == container, "the container id is saved first"
+    [limit] = fakes.instagram.seen("GET", "/content_publishing_limit$")
+    assert limit.query["fields"] == "quota_usage,config"
+    [publish] = fakes.instagram.seen("POST", "/media_publish$")
+    assert publish.query["creation_id"] == container
+    [media] = fakes.instagram.media
+    assert published.external_id == media["id"]
+    assert published.url == media["permalink"]
+    assert media["caption"] == "Hello #instagram"
+    order = [r.path.rsplit("/", 1)[-1] for r in fakes.instagram.requests]
+    assert order.index("content_publishing_limit") < order.index("media_publish")
+
+
+async def test_carousel(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = ig(fakes, "Three in a row", n=3)
+    published = await adapters.instagram.publish(req)
+
+    creates = fakes.instagram.seen("POST", f"/{USER}/media$")
+    children = [c for c in creates if c.form.get("is_carousel_item") == "true"]
+    assert len(children) == 3
+    assert sorted(c.form["alt_text"] for c in children) == ["alt 0", "alt 1", "alt 2"]
+    assert all("caption" not in c.form for c in children)
+    [parent] = [c for c in creates if c.form.get("media_type") == "CAROUSEL"]
+    assert parent.form["caption"] == "Three in a row"
+    assert len(parent.form["children"].split(",")) == 3
+    [media] = fakes.instagram.media
+    assert media["media_type"] == "CAROUSEL_ALBUM"
+    assert sorted(media["children"]) == sorted(m.url for m in req.media)
+    assert published.external_id == media["id"]
+
+
+async def test_a_container_that_takes_several_polls(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    fakes.instagram.polls_to_finish = 3
+    req, _ = ig(fakes, "Slow to process")
+    await adapters.instagram.publish(req)
+    assert len(fakes.instagram.seen("GET", r"/v25\.0/\d+$")) >= 4
+    assert len(fakes.instagram.media) == 1
+
+
+async def test_polling_is_bounded_and_the_next_attempt_resumes(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings(instagram_poll_timeout_seconds=0.2))
+    try:
+        fakes.instagram.polls_to_finish = 1000
+        req, saved = ig(fakes, "Very slow")
+        with pytest.raises(TransientError) as caught:
+            await registry.instagram.publish(req)
+        assert caught.value.code == "instagram_container_in_progress"
+        [container] = fakes.instagram.containers
+        assert saved.state["containerId"] == container
+        fakes.instagram.polls_to_finish = 0
+        await registry.instagram.publish(again(req, saved))
+        assert list(fakes.instagram.containers) == [container], "the saved container is reused"
+        assert len(fakes.instagram.media) == 1
+    finally:
+        await registry.aclose()
+
+
+# Outcome classes.
+
+
+async def test_an_errored_container_is_replaced(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    fakes.instagram.fates = ["ERROR:2207001"]
+    req, saved = ig(fakes, "Try again")
+    with pytest.raises(TransientError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.code == "instagram_container_error"
+    assert "containerId" not in saved.state
+    await adapters.instagram.publish(again(req, saved))
+    assert len(fakes.instagram.containers) == 2
+    assert len(fakes.instagram.media) == 1
+
+
+async def test_a_container_rejected_for_its_media_is_permanent(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.instagram.fates = ["ERROR:2207026"]
+    req, _ = ig(fakes, "Bad video format")
+    with pytest.raises(PermanentError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.code == "instagram_media_rejected_2207026"
+
+
+async def test_an_expired_saved_container_is_replaced_without_failing(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.instagram.polls_to_finish = 1000
+    registry = PlatformAdapters(fakes.settings(instagram_poll_timeout_seconds=0.1))
+    req, saved = ig(fakes, "Left for a day")
+    try:
+        with pytest.raises(TransientError):
+            await registry.instagram.publish(req)
+    finally:
+        await registry.aclose()
+    [old] = fakes.instagram.containers
+    fakes.instagram.containers[old]["status_code"] = "EXPIRED"
+    fakes.instagram.polls_to_finish = 0
+    published = await adapters.instagram.publish(again(req, saved))
+    assert saved.state["containerId"] != old
+    assert published.external_id == fakes.instagram.media[0]["id"]
+
+
+async def test_quota_used_up_defers_without_publishing(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    fakes.instagram.quota_total = 0
+    req, saved = ig(fakes, "Over quota")
+    with pytest.raises(Deferred) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.code == "instagram_quota_exhausted"
+    assert caught.value.retry_after == 3600
+    assert fakes.instagram.seen("POST", "/media_publish$") == []
+    assert "containerId" in saved.state, "the finished container waits for the quota"
+
+
+async def test_the_quota_error_at_publish_defers(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = graph_error_body(9, "daily publishing limit", subcode=2207042)
+    fakes.instagram.inject("POST", "/media_publish$", Fault(status=400, body=body))
+    req, _ = ig(fakes, "Raced the quota")
+    with pytest.raises(Deferred):
+        await adapters.instagram.publish(req)
+
+
+async def test_not_ready_at_publish_is_transient(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = graph_error_body(9007, "The media is not ready for publishing", subcode=2207027)
+    fakes.instagram.inject("POST", "/media_publish$", Fault(status=400, body=body))
+    req, _ = ig(fakes, "Too early")
+    with pytest.raises(TransientError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.code == "instagram_not_ready"
+
+
+async def test_png_is_refused_permanently(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = ig(fakes, "A PNG", media=[(f"{fakes.media.url}/img/shot.png", "")])
+    with pytest.raises(PermanentError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.code == "instagram_media_rejected_2207005"
+
+
+async def test_text_only_and_too_many_images_are_refused_before_sending(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    req, _ = ig(fakes, "No picture", media=[])
+    with pytest.raises(PermanentError):
+        await adapters.instagram.publish(req)
+    req, _ = ig(fakes, "Eleven", n=11)
+    with pytest.raises(PermanentError):
+        await adapters.instagram.publish(req)
+    assert fakes.instagram.requests == []
+
+
+@pytest.mark.parametrize("state", ["expired", "revoked"])
+async def test_token_problems_need_a_reconnect(fakes: Fakes, adapters: PlatformAdapters, state: str) -> None:
+    req, _ = ig(fakes, "hello")
+    getattr(fakes.instagram, "expire" if state == "expired" else "revoke")("ig-token")
+    with pytest.raises(ReconnectError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.revoked is (state == "revoked")
+
+
+async def test_restricted_account_needs_a_reconnect(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = graph_error_body(25, "Instagram account is restricted", subcode=2207050)
+    fakes.instagram.inject("POST", f"/{USER}/media$", Fault(status=400, body=body))
+    req, _ = ig(fakes, "hello")
+    with pytest.raises(ReconnectError):
+        await adapters.instagram.publish(req)
+
+
+# Recovery.
+
+
+async def test_publish_committed_then_dropped_is_found_through_the_container(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+    req, saved = ig(fakes, "Published, answer lost")
+    with pytest.raises(TransientError):
+        await adapters.instagram.publish(req)
+    [media] = fakes.instagram.media
+
+    found = await adapters.instagram.find_published(again(req, saved))
+    assert found is not None
+    assert found.external_id == media["id"]
+    assert found.url == media["permalink"]
+    published = await adapters.instagram.publish(again(req, saved))
+    assert published.external_id == media["id"]
+    assert len(fakes.instagram.media) == 1
+    assert len(fakes.instagram.seen("POST", "/media_publish$")) == 1
+
+
+async def test_find_published_without_a_published_container_is_none(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    req, _ = ig(fakes, "nothing yet")
+    assert await adapters.instagram.find_published(req) is None
+    fakes.instagram.quota_total = 0
+    saved = Saved()
+    req, saved = ig(fakes, "finished, not published", saved=saved)
+    with pytest.raises(Deferred):
+        await adapters.instagram.publish(req)
+    assert await adapters.instagram.find_published(again(req, saved)) is None

@@ -1,0 +1,300 @@
+"""The LinkedIn adapter against the fake LinkedIn: what it sends, and every outcome class."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialpub.platforms.base import PermanentError, ReconnectError, TransientError
+from socialpub.platforms.linkedin import LinkedInAdapter, escape_little_text, little_text_to_plain
+from socialpub.platforms.media import MediaFetcher
+from socialpub.platforms.registry import PlatformAdapters
+from tests.fakes.base import Fault
+from tests.fakes.fixtures import Fakes
+from tests.fakes.linkedin import visible_text
+from tests.platforms.support import again, request
+
+ORG = "5515715"
+AUTHOR = f"urn:li:organization:{ORG}"
+TRICKY = "Launch day (beta) is here! Use code SAVE_20 & <b> @team [v2] {x} a*b ~c | d \\ e #launch #big_day"
+
+
+def li(fakes: Fakes, text: str, **kwargs):  # type: ignore[no-untyped-def]
+    token = fakes.linkedin.grant("li-token")
+    return request("linkedin", ORG, text, token=token, **kwargs)
+
+
+# Escaping.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [TRICKY, "plain", "#start and end#", "a\\b", "(((", "https://example.com/a_b?x=(1)#frag", "naïve #café"],
+)
+def test_escaped_text_is_shown_exactly_as_written(text: str) -> None:
+    escaped = escape_little_text(text)
+    assert visible_text(escaped) == text  # the fake's emulation of LinkedIn's little-text parser
+    assert little_text_to_plain(escaped) == text
+
+
+def test_unescaped_reserved_characters_would_truncate() -> None:
+    assert visible_text("Launch day (beta) is here") == "Launch day "
+
+
+def test_hashtags_become_the_hashtag_template() -> None:
+    assert escape_little_text("Hiring #jobs now") == "Hiring {hashtag|#|jobs} now"
+    assert escape_little_text("x#notatag") == "x\\#notatag"
+
+
+# Success.
+
+
+async def test_text_post(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = li(fakes, TRICKY)
+    published = await adapters.linkedin.publish(req)
+
+    [post] = fakes.linkedin.posts
+    assert published.external_id == post["id"]
+    assert published.external_id.startswith("urn:li:share:")
+    assert published.url == f"https://www.linkedin.com/feed/update/{post['id']}/"
+    assert post["visible"] == TRICKY, "nothing may be silently truncated"
+    [sent] = fakes.linkedin.seen("POST", "^/rest/posts$")
+    assert sent.headers["Authorization"] == "Bearer li-token"
+    assert sent.headers["LinkedIn-Version"] == "202601"
+    assert sent.headers["X-Restli-Protocol-Version"] == "2.0.0"
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.json == {
+        "author": AUTHOR,
+        "commentary": escape_little_text(TRICKY),
+        "visibility": "PUBLIC",
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": [],
+        },
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+    }
+
+
+async def test_one_image(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = li(fakes, "With a picture", media=[(fakes.media.jpeg("one"), "Our team")])
+    published = await adapters.linkedin.publish(req)
+
+    [init] = fakes.linkedin.seen("POST", "^/rest/images$")
+    assert init.query == {"action": "initializeUpload"}
+    assert init.json == {"initializeUploadRequest": {"owner": AUTHOR}}
+    assert init.headers["LinkedIn-Version"] == "202601"
+    [put] = fakes.linkedin.seen("PUT", "^/dms-uploads/")
+    assert put.headers["Authorization"] == "Bearer li-token"
+    assert put.headers["Content-Type"] == "image/jpeg"
+    [image_urn] = fakes.linkedin.images
+    assert fakes.linkedin.images[image_urn]["bytes"] == put.body
+    assert put.body.startswith(b"\xff\xd8")
+    [post] = fakes.linkedin.posts
+    assert post["id"] == published.external_id
+    assert post["content"] == {"media": {"id": image_urn, "altText": "Our team"}}
+
+
+async def test_several_images(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    media = [(fakes.media.jpeg(f"p{i}"), f"alt {i}") for i in range(3)]
+    req, _ = li(fakes, "Three pictures", media=media)
+    await adapters.linkedin.publish(req)
+
+    assert len(fakes.linkedin.seen("PUT", "^/dms-uploads/")) == 3
+    [post] = fakes.linkedin.posts
+    images = post["content"]["multiImage"]["images"]
+    assert [i["altText"] for i in images] == ["alt 0", "alt 1", "alt 2"]
+    assert {i["id"] for i in images} == set(fakes.linkedin.images)
+
+
+async def test_author_can_be_a_member_urn(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    token = fakes.linkedin.grant("member")
+    req, _ = request("linkedin", "urn:li:person:abc123", "As myself", token=token)
+    await adapters.linkedin.publish(req)
+    assert fakes.linkedin.posts[0]["author"] == "urn:li:person:abc123"
+
+
+# Reconnect.
+
+
+@pytest.mark.parametrize(("state", "code", "revoked"), [
+    ("expired", "linkedin_token_expired", False),
+    ("revoked", "linkedin_token_revoked", True),
+    ("unknown", "linkedin_token_invalid", False),
+])  # fmt: skip
+async def test_token_problems_need_a_reconnect(
+    fakes: Fakes, adapters: PlatformAdapters, state: str, code: str, revoked: bool
+) -> None:
+    req, _ = li(fakes, "hello")
+    if state == "expired":
+        fakes.linkedin.expire("li-token")
+    elif state == "revoked":
+        fakes.linkedin.revoke("li-token")
+    else:
+        fakes.linkedin.tokens.clear()
+    with pytest.raises(ReconnectError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.code == code
+    assert caught.value.revoked is revoked
+    assert fakes.linkedin.posts == []
+
+
+async def test_missing_permission_needs_a_reconnect(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = {
+        "status": 403,
+        "serviceErrorCode": 100,
+        "code": "ACCESS_DENIED",
+        "message": "Not enough permissions to access: partnerApiPostsExternal.CREATE.20240501",
+    }
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=403, body=body))
+    req, _ = li(fakes, "hello")
+    with pytest.raises(ReconnectError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.code == "linkedin_access_denied"
+    assert "partnerApiPostsExternal.CREATE" in caught.value.message
+
+
+# Transient.
+
+
+async def test_throttled_with_retry_after(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = {
+        "serviceErrorCode": 101,
+        "message": "Resource level throttle limit for calls to this resource is reached.",
+        "status": 429,
+    }
+    fakes.linkedin.inject(
+        "POST", "^/rest/posts$", Fault(status=429, body=body, headers={"Retry-After": "120"})
+    )
+    req, saved = li(fakes, "hello")
+    with pytest.raises(TransientError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.code == "linkedin_throttled"
+    assert caught.value.retry_after == 120
+    assert saved.state == {}, "a 429 is a refusal, not an unknown outcome"
+
+
+async def test_server_error_is_transient_and_checked_before_the_retry(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=503, body={"message": "down", "status": 503}))
+    req, saved = li(fakes, "hello again")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    assert "unconfirmedSince" in saved.state
+    published = await adapters.linkedin.publish(again(req, saved))
+    assert len(fakes.linkedin.posts) == 1
+    assert published.external_id == fakes.linkedin.posts[0]["id"]
+    assert len(fakes.linkedin.seen("GET", "^/rest/posts$")) == 1, "looked before re-sending"
+
+
+@pytest.mark.parametrize("kind", ["commit_drop", "timeout"])
+async def test_a_post_committed_before_the_connection_failed_is_found_not_repeated(
+    fakes: Fakes, kind: str
+) -> None:
+    registry = PlatformAdapters(fakes.settings(timeout_seconds=0.5))
+    try:
+        fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind=kind, commit=True, delay=1.0))
+        req, saved = li(fakes, "Committed, then the answer was lost")
+        with pytest.raises(TransientError) as caught:
+            await registry.linkedin.publish(req)
+        assert caught.value.code in ("linkedin_timeout", "linkedin_connection_error")
+        assert len(fakes.linkedin.posts) == 1
+
+        found = await registry.linkedin.find_published(again(req, saved))
+        assert found is not None
+        assert found.external_id == fakes.linkedin.posts[0]["id"]
+        published = await registry.linkedin.publish(again(req, saved))
+        assert published.external_id == fakes.linkedin.posts[0]["id"]
+        assert len(fakes.linkedin.posts) == 1
+    finally:
+        await registry.aclose()
+
+
+async def test_a_connection_refused_is_not_an_unknown_outcome(fakes: Fakes) -> None:
+    settings = fakes.settings(linkedin_base_url="http://127.0.0.1:9")
+    media = MediaFetcher(settings)
+    adapter = LinkedInAdapter(settings, media)
+    try:
+        req, saved = li(fakes, "hello")
+        with pytest.raises(TransientError) as caught:
+            await adapter.publish(req)
+        assert caught.value.code == "linkedin_connection_error"
+        assert saved.state == {}
+    finally:
+        await adapter.aclose()
+        await media.aclose()
+
+
+async def test_find_published_is_none_when_nothing_landed(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = li(fakes, "never sent")
+    assert await adapters.linkedin.find_published(req) is None
+
+
+# Permanent.
+
+
+async def test_a_real_duplicate_is_permanent(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    first, _ = li(fakes, "Same words")
+    await adapters.linkedin.publish(first)
+    fakes.linkedin.posts[0]["createdAt"] -= 3_600_000  # an hour ago: not this attempt's
+    second, _ = li(fakes, "Same words")
+    with pytest.raises(PermanentError) as caught:
+        await adapters.linkedin.publish(second)
+    assert caught.value.code == "linkedin_duplicate_post"
+    assert "duplicate" in caught.value.message.lower()
+
+
+async def test_member_duplicate_after_an_unknown_outcome_is_our_post(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    token = fakes.linkedin.grant("member")
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = request("linkedin", "urn:li:person:abc", "Members cannot list posts", token=token)
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    published = await adapters.linkedin.publish(again(req, saved))
+    assert published.external_id == fakes.linkedin.posts[0]["id"]
+    assert len(fakes.linkedin.posts) == 1
+
+
+async def test_validation_errors_are_permanent(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = {
+        "errorDetailType": "com.linkedin.common.error.BadRequest",
+        "message": "Invalid field",
+        "errorDetails": {"inputErrors": [{"code": "FIELD_VALUE_INVALID", "description": "bad", "input": {}}]},
+        "status": 422,
+    }
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=422, body=body))
+    req, _ = li(fakes, "hello")
+    with pytest.raises(PermanentError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.code == "linkedin_invalid_request"
+
+
+async def test_a_retired_version_is_permanent(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings(linkedin_version="202001"))
+    try:
+        req, _ = li(fakes, "hello")
+        with pytest.raises(PermanentError) as caught:
+            await registry.linkedin.publish(req)
+        assert caught.value.code == "linkedin_version_not_active"
+    finally:
+        await registry.aclose()
+
+
+async def test_text_over_3000_characters_is_refused_before_sending(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    req, _ = li(fakes, "x" * 3001)
+    with pytest.raises(PermanentError):
+        await adapters.linkedin.publish(req)
+    assert fakes.linkedin.requests == []
+
+
+async def test_unfetchable_media_is_permanent(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = li(fakes, "bad picture", media=[("http://example.com/a.jpg", "")])
+    with pytest.raises(PermanentError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.code == "media_not_https"
+    assert fakes.linkedin.seen("POST", "^/rest/posts$") == []
