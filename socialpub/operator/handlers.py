@@ -37,9 +37,17 @@ def _settings(memo: kopf.Memo) -> OperatorSettings:
     return settings if isinstance(settings, OperatorSettings) else OperatorSettings.from_env()
 
 
+_CHATTY_LOGGERS = ("httpx", "kopf.objects")
+"""One INFO line per HTTP request and per watch event: noise at thousands of objects."""
+
+
 @kopf.on.startup()
 async def start_engine(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours = _settings(memo)
+    for name in _CHATTY_LOGGERS:
+        chatty = logging.getLogger(name)
+        if chatty.level == logging.NOTSET:  # unless someone configured it on purpose
+            chatty.setLevel(logging.WARNING)
     settings.posting.level = logging.WARNING
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)

@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_SLEEP = 30.0
 """Re-check at least this often, so a wall-clock jump cannot delay a post for long."""
+_MIN_SLEEP = 1e-4
+"""Shortest sleep: asyncio runs a timer closer than its clock resolution at once, *without* the
+clock reaching it, so sleeping for a sub-resolution remainder would spin; a post due in 30 µs
+fires at most this much later instead."""
 _COMPACT_MIN = 64
 """Below this many heap entries, stale ones are never worth a compaction."""
 
@@ -97,6 +101,6 @@ class Timer:
                 heapq.heappop(self._heap)
             timeout = _MAX_SLEEP
             if self._heap:
-                timeout = max(0.0, min(_MAX_SLEEP, self._heap[0][0] - self._clock()))
+                timeout = max(_MIN_SLEEP, min(_MAX_SLEEP, self._heap[0][0] - self._clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)

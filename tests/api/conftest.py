@@ -67,7 +67,6 @@ def api_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeHarness]:
 
 @pytest.fixture(scope="session")
 def api_server(api_kube: KubeHarness) -> Iterator[ApiServer]:
-    os.environ.pop("KUBECONFIG", None)
     server = ApiServer(ApiSettings(kubeconfig=str(api_kube.kubeconfig))).start()
     try:
         with httpx.Client(base_url=server.url) as client:

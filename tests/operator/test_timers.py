@@ -13,8 +13,6 @@ from socialpub.operator.timers import Timer
 
 pytestmark = pytest.mark.looptime
 
-N = 4000
-
 
 class Recorder:
     def __init__(self) -> None:
@@ -134,19 +132,19 @@ async def test_ten_thousand_entries_fire_in_order_each_at_its_time() -> None:
     now = asyncio.get_running_loop().time()
     rng = random.Random(2026)
     # 10,000 entries over a day, on 2,000 distinct instants (each fake-time step costs looptime
-    # some idle loop cycles, so distinct instants, not entries, are what makes this test slow).
-    instants = [now + rng.uniform(0, 86400) for _ in range(N // 5)]
-    due = {i: rng.choice(instants) for i in range(N)}
-    for i in rng.sample(range(N), N):
+    # some idle loop cycles: distinct instants, not entries, are what makes this test slow).
+    instants = [now + rng.uniform(0, 86400) for _ in range(2000)]
+    due = {i: rng.choice(instants) for i in range(10_000)}
+    for i in rng.sample(range(10_000), 10_000):
         timer.arm(i, due[i])
-    moved = rng.sample(range(N), N // 10)  # a tenth is rescheduled, some cancelled
-    for i in moved[: N // 100 * 9]:
+    moved = rng.sample(range(10_000), 1000)  # a tenth is rescheduled, a hundred cancelled
+    for i in moved[:900]:
         due[i] = rng.choice(instants)
         timer.arm(i, due[i])
-    for i in moved[N // 100 * 9 :]:
+    for i in moved[900:]:
         del due[i]
         timer.cancel(i)
-    assert len(timer) == N - N // 100
+    assert len(timer) == 9_900
     async with running(timer):
         await asyncio.sleep(86401)
     assert sorted(recorder.keys) == sorted(due)  # each exactly once
@@ -198,3 +196,15 @@ async def test_a_failing_callback_does_not_stop_the_timer(caplog: pytest.LogCapt
         await asyncio.sleep(5)
     assert fired == ["good"]
     assert "timer callback for 'bad' failed" in caplog.text
+
+
+async def test_a_remainder_below_the_clock_resolution_does_not_spin() -> None:
+    # The loop's clock ticks in microseconds here: after sleeping to 1.0 the entry is still
+    # 0.3 ns ahead. Sleeping 0.3 ns would return at once without the clock moving (a spin).
+    timer, recorder = make()
+    now = asyncio.get_running_loop().time()
+    timer.arm("almost", now + 1 + 3e-10)
+    async with running(timer):
+        await asyncio.sleep(2)
+    assert recorder.keys == ["almost"]
+    assert recorder.fired[0][1] == pytest.approx(now + 1, abs=1e-3)

@@ -62,14 +62,20 @@ def account(kube: KubeHarness, client: KubeClient, account_id: int) -> dict[str,
     return obj
 
 
-def token_of(kube: KubeHarness, client: KubeClient, obj: dict[str, Any]) -> str:
-    adapters = LiveAdapters(client, PlatformAdapters(PlatformSettings()), KeyRingSource.from_env(client))
+def token_of(
+    kube: KubeHarness, client: KubeClient, obj: dict[str, Any], adapters: LiveAdapters | None = None
+) -> str:
+    keep = adapters is not None
+    live = adapters or LiveAdapters(
+        client, PlatformAdapters(PlatformSettings()), KeyRingSource.from_env(client)
+    )
 
     async def go() -> str:
         try:
-            return await adapters.token(obj)
+            return await live.token(obj)
         finally:
-            await adapters.aclose()
+            if not keep:
+                await live.aclose()
 
     result: str = kube.call(go())
     return result
@@ -120,6 +126,9 @@ def test_add_rotate_and_reconnect(
     assert code == 0
     assert {"live"} == {row["mode"] for row in __import__("json").loads(out)}
 
+    # An operator that loaded the ring before the rotation picks up the new key when it meets it.
+    running = LiveAdapters(client, PlatformAdapters(PlatformSettings()), KeyRingSource.from_env(client))
+    assert token_of(kube, client, obj, running) == "token-one"
     code, out, err = run(capsys, kube, "encryption", "rotate", "--new-key")
     assert code == 0, err
     assert "re-encrypted 2 of 2 token(s) under key k2" in out
@@ -130,6 +139,8 @@ def test_add_rotate_and_reconnect(
         obj = account(kube, client, account_id)
         assert kube.call(read_token(client, obj)).startswith("v1:k2:")
         assert token_of(kube, client, obj) == token
+    assert token_of(kube, client, account(kube, client, first), running) == "token-one"
+    kube.call(running.aclose())
     assert "re-encrypted 0 of 2" in run(capsys, kube, "encryption", "rotate")[1]
 
     (tmp_path / "new").write_text("token-three\n")

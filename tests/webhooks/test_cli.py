@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from socialpub.cli import main
 from socialpub.kube.client import NotFound
 from socialpub.kube.resources import ACCOUNTS, SECRETS, WEBHOOK_ENDPOINTS
 from socialpub.kube.tenants import ensure_tenant
@@ -18,13 +24,27 @@ from tests.kube_harness import KubeHarness
 CLI = (sys.executable, "-m", "socialpub.cli")
 
 
-def run(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def subprocess_run(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point, in its own interpreter."""
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     env.pop("SOCIALPUB_WEBHOOK_ALLOW_LOOPBACK", None)
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-def test_webhooks_commands(kube: KubeHarness) -> None:
+def run(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``main(ARGS)`` in this process (the interpreter start costs seconds on a busy machine)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["--kubeconfig", str(kubeconfig), *args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["socialpub", *args], code, out.getvalue(), err.getvalue())
+
+
+def test_webhooks_commands(kube: KubeHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOCIALPUB_WEBHOOK_ALLOW_LOOPBACK", raising=False)
     kube.call(_tenant(kube))
     cfg = kube.kubeconfig
 
@@ -40,7 +60,7 @@ def test_webhooks_commands(kube: KubeHarness) -> None:
     assert loopback.returncode == 2
     assert "loopback" in loopback.stderr
 
-    added = run(
+    added = subprocess_run(
         cfg,
         "webhooks",
         "add",
@@ -82,7 +102,7 @@ def test_webhooks_commands(kube: KubeHarness) -> None:
     assert new != secret
     stored = kube.call(_get(kube, SECRETS, endpoint["spec"]["secretRef"]["name"], "acme-sandbox"))
     data = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
-    assert signing.active_secrets(data, "secret", now=__import__("time").time()) == [new, secret]
+    assert signing.active_secrets(data, "secret", now=time.time()) == [new, secret]
 
     removed = run(cfg, "webhooks", "remove", "--tenant", "acme", "webhook-1")
     assert removed.returncode == 0, removed.stderr
