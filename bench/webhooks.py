@@ -12,7 +12,8 @@ Standard Webhooks and keep the same number of requests in flight to the one endp
   embedded Kubernetes API (SQLite) — plus the endpoint's status.
 
 The ratio is what durability (at-least-once across restarts, an audit record per event) costs in
-throughput. The embedded API and the receiver run on their own threads in this process.
+throughput. The embedded API and the receiver each run in their own process, as they would in
+production; raw posts and the dispatcher take turns in this one.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import multiprocessing
+import multiprocessing.process
 import tempfile
-import threading
 import time
-from collections.abc import Coroutine
+from multiprocessing import Queue
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -44,55 +46,57 @@ from socialpub.webhooks import signing
 from socialpub.webhooks.events import format_time
 
 REPO = Path(__file__).resolve().parent.parent
-T = TypeVar("T")
 
 
-class Background:
-    """An event loop on its own thread."""
+def _serve_receiver(latency: float, ports: Queue[int]) -> None:
+    """The receiver process: POST anywhere answers 200 after ``latency``; GET /count says how
+    many distinct webhook-ids arrived."""
 
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
+    async def main() -> None:
+        ids: set[str] = set()
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(600)
+        async def receive(request: web.Request) -> web.Response:
+            await request.read()
+            await asyncio.sleep(latency)
+            ids.add(request.headers.get("webhook-id", ""))
+            return web.Response(text="ok")
 
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        async def count(request: web.Request) -> web.Response:
+            return web.json_response({"ids": len(ids)})
 
-
-class SlowReceiver:
-    """POST anywhere: 200 after ``latency`` seconds; counts distinct webhook-ids."""
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self.ids: set[str] = set()
-        self.requests = 0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
-        await asyncio.sleep(self.latency)
-        self.requests += 1
-        self.ids.add(request.headers.get("webhook-id", ""))
-        return web.Response(text="ok")
-
-    async def start(self) -> None:
         app = web.Application()
-        app.router.add_post("/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+        app.router.add_get("/count", count)
+        app.router.add_post("/{path:.*}", receive)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        ports.put(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await asyncio.Event().wait()
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    asyncio.run(main())
+
+
+def _serve_kube(state_dir: str, ports: Queue[int]) -> None:
+    """The embedded Kubernetes API process, with the CRDs applied."""
+
+    async def main() -> None:
+        server = EmbeddedKubeServer(Path(state_dir), ServerSettings(port=0))
+        await server.start()
+        for doc in load_manifests(REPO / "crds"):
+            await apply_manifest(server.cluster, server.registry, doc)
+        ports.put(server.port)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _start(target: Any, *args: Any) -> tuple[multiprocessing.process.BaseProcess, int]:
+    context = multiprocessing.get_context("spawn")
+    ports: Queue[int] = context.Queue()
+    process = context.Process(target=target, args=(*args, ports), daemon=True)
+    process.start()
+    return process, ports.get(timeout=60)
 
 
 async def _accounts_with_events(
@@ -152,48 +156,46 @@ async def raw_posts(url: str, count: int, concurrency: int, secret: str) -> floa
         return time.perf_counter() - started
 
 
+async def delivered(receiver: str) -> int:
+    async with httpx.AsyncClient() as http:
+        return int((await http.get(f"{receiver}/count")).json()["ids"])
+
+
 async def dispatcher_run(
-    kubeconfig: Path, namespace: str, accounts: list[dict[str, Any]], receiver: SlowReceiver, concurrency: int
+    kubeconfig: Path, namespace: str, accounts: list[dict[str, Any]], receiver: str, concurrency: int
 ) -> float:
-    """Seconds from handing the dispatcher ``accounts`` to every event delivered and recorded."""
+    """Seconds from handing the dispatcher ``accounts`` (as the watch would) to every event
+    delivered and recorded ``delivered`` in its SocialWebhookDelivery."""
     client = KubeClient.from_config(str(kubeconfig))
     settings = dataclasses.replace(
         OperatorSettings(), webhook_allow_loopback=True, webhook_endpoint_concurrency=concurrency
     )
     dispatcher = WebhookDispatcher(client, settings)
-    before = len(receiver.ids)
+    before = await delivered(receiver)
     try:
         await dispatcher.start()
         started = time.perf_counter()
         for account in accounts:
             dispatcher.observe(ACCOUNTS.plural, "ADDED", account)
-        while len(receiver.ids) - before < len(accounts):
-            await asyncio.sleep(0.005)
-        await dispatcher.idle()  # and every delivery recorded as delivered
+        await dispatcher.idle()
+        while any(k[0] == namespace for k in dispatcher.deliveries):  # retries (none expected)
+            await asyncio.sleep(0.01)
+            await dispatcher.idle()
         elapsed = time.perf_counter() - started
-        undelivered = [k for k, d in dispatcher.deliveries.items() if k[0] == namespace]
-        assert not undelivered, f"{len(undelivered)} deliveries not recorded"
-        return elapsed
     finally:
         await dispatcher.stop()
         await client.aclose()
+    got = await delivered(receiver) - before
+    assert got == len(accounts), f"{got} of {len(accounts)} events arrived"
+    return elapsed
 
 
 async def main(count: int, latency: float, concurrencies: list[int]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        kube = Background("embedded-kube")
-        recv = Background("receiver")
-        server = EmbeddedKubeServer(Path(tmp) / "state", ServerSettings(port=0))
-
-        async def start_kube() -> None:
-            await server.start()
-            for doc in load_manifests(REPO / "crds"):
-                await apply_manifest(server.cluster, server.registry, doc)
-
-        kube.call(start_kube())
-        kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", server.url)
-        receiver = SlowReceiver(latency)
-        recv.call(receiver.start())
+        kube, kube_port = _start(_serve_kube, str(Path(tmp) / "state"))
+        recv, recv_port = _start(_serve_receiver, latency)
+        receiver = f"http://127.0.0.1:{recv_port}"
+        kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", f"http://127.0.0.1:{kube_port}")
         client = KubeClient.from_config(str(kubeconfig))
         try:
             print(f"webhook delivery: {count} events per run, receiver latency {latency * 1000:.0f} ms")
@@ -201,20 +203,22 @@ async def main(count: int, latency: float, concurrencies: list[int]) -> None:
             for n, concurrency in enumerate(concurrencies):
                 tenant = await ensure_tenant(client, f"bench-{n}")  # one endpoint per namespace and run
                 _, secret = await add_endpoint(
-                    client, tenant, mode=Mode.TEST, url=f"{receiver.url}/ep{n}", events=[]
+                    client, tenant, mode=Mode.TEST, url=f"{receiver}/ep{n}", events=[]
                 )
                 accounts = await _accounts_with_events(client, tenant.sandbox_namespace, count, 1)
-                raw = await raw_posts(f"{receiver.url}/raw", count, concurrency, secret)
+                raw = await raw_posts(f"{receiver}/raw{n}", count, concurrency, secret)
                 ours = await dispatcher_run(
                     kubeconfig, tenant.sandbox_namespace, accounts, receiver, concurrency
                 )
-                print(f"{concurrency:>10} {count / raw:>12.0f} {count / ours:>12.0f} {raw / ours:>7.2f}")
+                print(
+                    f"{concurrency:>10} {count / raw:>12.0f} {count / ours:>12.0f} {raw / ours:>7.2f}",
+                    flush=True,
+                )
         finally:
             await client.aclose()
-            recv.call(receiver.stop())
-            kube.call(server.stop())
-            recv.close()
-            kube.close()
+            for process in (kube, recv):
+                process.terminate()
+                process.join(10)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""An asyncio client for the Kubernetes API, on httpx.
+"""An asyncio client for the Kubernetes API.
 
 The api and the operator are asyncio programs, and the official ``kubernetes`` package is
 synchronous; this client does the handful of verbs we need (get, list, create, replace, patch,
-delete, watch) over one pooled ``httpx.AsyncClient``. Connection settings come from the official
-package's kubeconfig / in-cluster loaders, so it connects wherever ``kubectl`` does.
+delete, watch) over one pooled aiohttp session (see ``_transport`` for why not httpx). A failure to
+reach the server raises an ``httpx.HTTPError`` (``ConnectError``, ``ReadTimeout``, ...); an error
+answer raises a :class:`KubeError`. Connection settings come from the official package's
+kubeconfig / in-cluster loaders, so it connects wherever ``kubectl`` does.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from socialpub.kube._transport import HttpCore, RawResponse, ssl_context
 from socialpub.kube.resources import Resource
 
 __all__ = [
@@ -103,16 +104,16 @@ class Expired(KubeError):
     """410: a watch or continue token is older than the server keeps."""
 
 
-def _error(response: httpx.Response) -> KubeError:
+def _error(response: RawResponse) -> KubeError:
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except ValueError:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    reason = str(body.get("reason") or response.reason_phrase)
-    message = str(body.get("message") or response.text[:500])
-    status = response.status_code
+    reason = str(body.get("reason") or response.reason)
+    message = str(body.get("message") or response.body[:500].decode(errors="replace"))
+    status = response.status
     if status == 404:
         return NotFound(status, reason, message, body)
     if status == 409:
@@ -139,13 +140,13 @@ class KubeClient:
         max_connections: int = 64,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
+        # aiohttp underneath (see _transport for why), httpx's errors on top.
+        self._http = HttpCore(
+            self.base_url,
             headers=dict(headers or {}),
-            verify=verify,
-            cert=cert,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            timeout=timeout,
+            max_connections=max_connections,
+            tls=ssl_context(verify, cert) if self.base_url.startswith("https:") else None,
         )
 
     @classmethod
@@ -170,11 +171,12 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         content = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": content_type} if content is not None else None
-        response = await self._http.request(method, url, params=params, content=content, headers=headers)
-        if response.status_code >= 400:
+        response = await self._http.request(
+            method, url, params=params, content=content, content_type=content_type if content else None
+        )
+        if response.status >= 400:
             raise _error(response)
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = json.loads(response.body)
         return result
 
     async def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -281,20 +283,20 @@ class KubeClient:
         }
         if label_selector:
             params["labelSelector"] = label_selector
-        timeout = httpx.Timeout(connect=10.0, read=timeout_seconds + 30.0, write=10.0, pool=10.0)
-        async with self._http.stream(
-            "GET", resource.path(namespace), params=params, timeout=timeout
-        ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _error(response)
-            async for line in response.aiter_lines():
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    code = int(obj.get("code") or 500)
-                    err_cls: type[KubeError] = Expired if code == 410 else KubeError
-                    raise err_cls(code, str(obj.get("reason", "")), str(obj.get("message", "")), obj)
-                yield str(kind), obj
+        stream = self._http.stream_lines(
+            resource.path(namespace), params=params, read_timeout=timeout_seconds + 30.0
+        )
+        async for item in stream:
+            if isinstance(item, RawResponse):
+                if item.status >= 400:
+                    raise _error(item)
+                continue
+            if not item.strip():
+                continue
+            event = json.loads(item)
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                code = int(obj.get("code") or 500)
+                err_cls: type[KubeError] = Expired if code == 410 else KubeError
+                raise err_cls(code, str(obj.get("reason", "")), str(obj.get("message", "")), obj)
+            yield str(kind), obj

@@ -153,6 +153,9 @@ class _Endpoint:
     key: Key
     obj: dict[str, Any]
     queue: WorkQueue
+    """Its deliveries' work (claims and records are Kubernetes writes: several per request)."""
+    sending: asyncio.Semaphore
+    """Requests in flight to it: ``webhook_endpoint_concurrency``."""
     deliveries: set[Key] = field(default_factory=set)
     """Its unfinished deliveries."""
     delivered_total: int = 0
@@ -369,10 +372,11 @@ class WebhookDispatcher:
             return
         new = ep is None
         if ep is None:
+            in_flight = max(1, self.settings.webhook_endpoint_concurrency)
+            # Claims and records of some deliveries overlap the requests of others, so the
+            # endpoint always has its share of requests in flight.
             ep = _Endpoint(
-                key,
-                body,
-                WorkQueue(self._deliver, concurrency=max(1, self.settings.webhook_endpoint_concurrency)),
+                key, body, WorkQueue(self._deliver, concurrency=4 * in_flight), asyncio.Semaphore(in_flight)
             )
             ep.load_stats()
             self.endpoints[key] = ep
@@ -689,7 +693,7 @@ class WebhookDispatcher:
         extensions = {"sni_hostname": resolved.server_name} if resolved.server_name else None
         timeout = self.settings.webhook_timeout_seconds
         try:
-            async with asyncio.timeout(timeout):
+            async with ep.sending, asyncio.timeout(timeout):
                 async with self._http.stream(
                     "POST", resolved.url, content=body, headers=headers, extensions=extensions
                 ) as response:

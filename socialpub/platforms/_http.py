@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
+import os
 import re
 import ssl
 import time
@@ -66,7 +67,12 @@ def install_token_redaction() -> None:
 
 @functools.cache
 def _default_tls() -> ssl.SSLContext:
-    """The system CA bundle (certifi's, as httpx uses), loaded once per process, not per client."""
+    """The CA bundle httpx would use (``SSL_CERT_FILE``/``SSL_CERT_DIR`` if set, else certifi's),
+    loaded once per process rather than once per client."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
     return ssl.create_default_context(cafile=certifi.where())
 
 
