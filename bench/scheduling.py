@@ -340,7 +340,7 @@ async def main(args: argparse.Namespace) -> None:
         # 2. Fan-out.
         namespace = fanout_tenant.sandbox_namespace
         ids = [int(a["metadata"]["labels"][LABEL_ID]) for a in fan_accounts]
-        names = await create_drafts(client, namespace, args.fanout_posts, ids, 8)
+        names = await create_drafts(client, namespace, args.fanout_posts, ids, 4)
         due, posts, targets, _ = await scheduled_run(client, namespace, names, len(ids), args.lead, 32)
         last = max(parse(t["status"]["publishedAt"]) for t in targets)
         rate = len(targets) / (last - due)

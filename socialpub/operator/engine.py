@@ -92,6 +92,36 @@ def _spec_version(obj: dict[str, Any]) -> tuple[Any, ...]:
     return meta.get("generation"), meta.get("deletionTimestamp"), meta.get("labels")
 
 
+def _spec_applied(
+    conditions: list[dict[str, Any]], *, generation: int, released_generation: int
+) -> list[dict[str, Any]]:
+    """``SpecApplied``: False once the spec moved on from the generation that was released."""
+    frozen = generation != released_generation
+    return decisions.set_condition(
+        conditions,
+        type="SpecApplied",
+        status="False" if frozen else "True",
+        reason="PublishingStarted" if frozen else "Applied",
+        message=(
+            f"spec changed (generation {generation}) after publishing began with generation "
+            f"{released_generation}; the released content is kept"
+        )
+        if frozen
+        else "the released content matches the spec",
+        generation=generation,
+        now=_micro_now(),
+    )
+
+
+_PRIORITIES = {"target": 0, "post": 1, "aggregate": 2}
+"""When work waits for a slot: deliveries first (a due post is late until its targets publish),
+then posts (releases, schedules), then the posts' summaries (which coalesce while they wait)."""
+
+
+def _priority(item: Hashable) -> int:
+    return _PRIORITIES.get(item[0], 1) if isinstance(item, tuple) else 1
+
+
 def _released(post: dict[str, Any] | None) -> bool:
     """Has publishing of this post begun (its content released to the targets)?"""
     return bool(post and (post.get("status") or {}).get("publishStartedAt"))
@@ -140,7 +170,7 @@ class Engine:
         """(namespace, account id) -> the targets publishing to it."""
         self._in_flight: set[Key] = set()
         self.timer = Timer(self._on_due, clock=clock)
-        self.queue = WorkQueue(self._work, concurrency=settings.concurrency)
+        self.queue = WorkQueue(self._work, concurrency=settings.concurrency, priority=_priority)
         self._timer_task: asyncio.Task[None] | None = None
 
     # Lifecycle.
@@ -503,6 +533,7 @@ class Engine:
             generation=generation,
             now=_micro_now(),
         )
+        conditions = _spec_applied(conditions, generation=generation, released_generation=generation)
         patch = {
             "metadata": {"resourceVersion": meta["resourceVersion"]},
             "status": {
@@ -543,21 +574,9 @@ class Engine:
             target = self.targets.get(target_key)
             if target is not None and not (target.get("status") or {}).get("content"):
                 self.queue.submit(("target", target_key))
-        frozen = generation != released_generation
         conditions = status.get("conditions") or []
-        new_conditions = decisions.set_condition(
-            conditions,
-            type="SpecApplied",
-            status="False" if frozen else "True",
-            reason="PublishingStarted" if frozen else "Applied",
-            message=(
-                f"spec changed (generation {generation}) after publishing began with generation "
-                f"{released_generation}; the released content is kept"
-            )
-            if frozen
-            else "the released content matches the spec",
-            generation=generation,
-            now=_micro_now(),
+        new_conditions = _spec_applied(
+            conditions, generation=generation, released_generation=released_generation
         )
         if new_conditions != conditions or status.get("observedGeneration") != generation:
             updated = await self.client.patch(

@@ -683,30 +683,33 @@ class WebhookDispatcher:
             return _Outcome(0, f"cannot resolve the endpoint's host: {exc}")
         ep.problem = None
         body = str(spec.get("payload") or "").encode()
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            **signing.headers(str(spec.get("eventId")), int(self._clock()), body, secrets),
-        }
-        if resolved.host_header:
-            headers["host"] = resolved.host_header
         extensions = {"sni_hostname": resolved.server_name} if resolved.server_name else None
         timeout = self.settings.webhook_timeout_seconds
-        try:
-            async with ep.sending, asyncio.timeout(timeout):
-                async with self._http.stream(
-                    "POST", resolved.url, content=body, headers=headers, extensions=extensions
-                ) as response:
+        async with ep.sending:  # the endpoint's share of requests in flight; the timeout starts after
+            headers = {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                **signing.headers(str(spec.get("eventId")), int(self._clock()), body, secrets),
+            }
+            if resolved.host_header:
+                headers["host"] = resolved.host_header
+            try:
+                async with (
+                    asyncio.timeout(timeout),
+                    self._http.stream(
+                        "POST", resolved.url, content=body, headers=headers, extensions=extensions
+                    ) as response,
+                ):
                     snippet = b""
                     if not 200 <= response.status_code < 300:
                         async for chunk in response.aiter_raw():
                             snippet += chunk
                             if len(snippet) >= 256:
                                 break
-        except TimeoutError:
-            return _Outcome(0, f"no complete answer within {timeout:g}s")
-        except httpx.HTTPError as exc:
-            return _Outcome(0, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)
+            except TimeoutError:
+                return _Outcome(0, f"no complete answer within {timeout:g}s")
+            except httpx.HTTPError as exc:
+                return _Outcome(0, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)
         status = response.status_code
         if 200 <= status < 300:
             return _Outcome(status)

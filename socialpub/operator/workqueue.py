@@ -3,18 +3,54 @@
 Every change the operator sees only *submits* a key; the worker then reads the latest state and
 does whatever is needed (level-triggered), so bursts of events collapse into one reconcile and
 two workers never race on the same object. Failures are retried with a capped backoff.
+
+At most ``concurrency`` keys are worked on at once; when more wait, the one with the lowest
+``priority(key)`` goes first (then the longest waiting), so urgent work (a publish) overtakes
+work that only gains from waiting (a summary that coalesces more updates the later it runs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 
 __all__ = ["WorkQueue"]
 
 logger = logging.getLogger(__name__)
+
+
+class _PriorityGate:
+    """A semaphore whose waiters are served lowest priority number first, FIFO within one."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was handed over as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():  # skip waiters that were cancelled
+                future.set_result(None)
+                return
+        self._free += 1
 
 
 class WorkQueue:
@@ -26,9 +62,11 @@ class WorkQueue:
         *,
         concurrency: int = 64,
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1, 2, 5, 10, 30),
+        priority: Callable[[Hashable], int] = lambda key: 0,
     ) -> None:
         self._handler = handler
-        self._limit = asyncio.Semaphore(concurrency)
+        self._gate = _PriorityGate(concurrency)
+        self._priority = priority
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self._again: set[Hashable] = set()
         self._running: set[Hashable] = set()
@@ -57,14 +95,15 @@ class WorkQueue:
             while not self._closed:
                 self._again.discard(key)
                 try:
-                    async with self._limit:
+                    await self._gate.acquire(self._priority(key))
+                    try:
                         if self._closed:
                             return
                         self._running.add(key)
-                        try:
-                            await self._handler(key)
-                        finally:
-                            self._running.discard(key)
+                        await self._handler(key)
+                    finally:
+                        self._running.discard(key)
+                        self._gate.release()
                     failures = 0
                 except asyncio.CancelledError:
                     raise

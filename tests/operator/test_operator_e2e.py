@@ -3,6 +3,10 @@
 Each test gets its own tenant on one API server and one operator for the module; the tests that
 stop, kill and restart the operator get their own server and operator. Outcomes are read from the
 resources and their Events. Every wait polls with a deadline.
+
+Posts are written by the ``driver`` fixture (:class:`KubeDriver`: the resources, as the api writes
+them). To run these scenarios through the REST api, a module can import the tests and override
+``driver`` with an object offering the same methods (:class:`~tests.operator.scenarios.Driver`).
 """
 
 from __future__ import annotations
@@ -200,6 +204,18 @@ def test_mixed_targets_partially_publish(world: World, driver: KubeDriver) -> No
     assert len(partial) == 1
     assert partial[0]["type"] == "Warning"
     assert post["status"]["publishedAt"]
+
+
+def test_a_target_without_an_account_is_dead_lettered(world: World, driver: KubeDriver) -> None:
+    linkedin = world.accounts[Platform.LINKEDIN]
+    name = driver.create_post(body="Half of this goes nowhere", account_ids=[linkedin, 999])
+
+    post = world.wait_settled(name)
+
+    assert post["status"]["phase"] == "partially_published"
+    status = world.targets(name)[999]["status"]
+    assert (status["state"], status["attempts"]) == ("dead", 1)
+    assert status["lastError"]["code"] == "account_not_found"
 
 
 # Editing, deleting, drafts.

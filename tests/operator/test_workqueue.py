@@ -142,3 +142,33 @@ async def test_close_cancels_running_work_after_the_grace() -> None:
     assert loop.time() - start == pytest.approx(2, abs=0.01)
     assert handler.running["slow"] == 0
     assert len(queue) == 0
+
+
+async def test_waiting_keys_run_lowest_priority_number_first_fifo_within() -> None:
+    handler = Handler(duration=1)
+    queue = WorkQueue(handler, concurrency=1, priority=lambda key: int(str(key)[0]))
+    for key in ["2a", "1a", "2b", "0a", "1b", "0b"]:
+        queue.submit(key)
+    await queue.idle()
+    # "2a" took the free slot at once; the rest waited and were served by priority.
+    assert handler.calls == ["2a", "0a", "0b", "1a", "1b", "2b"]
+
+
+async def test_cancelled_waiters_do_not_leak_slots() -> None:
+    handler = Handler(duration=1)
+    queue = WorkQueue(handler, concurrency=2)
+    for i in range(6):
+        queue.submit(i)
+    await asyncio.sleep(0.5)
+    waiting = [queue._tasks[i] for i in (2, 3, 4)]
+    for task in waiting:
+        task.cancel()
+    await queue.idle()
+    assert sorted(handler.calls) == [0, 1, 5]
+    for i in range(10, 14):  # both slots are still there
+        queue.submit(i)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await queue.idle()
+    assert loop.time() - start == pytest.approx(2, abs=0.01)
+    assert handler.max_concurrent == 2
