@@ -7,8 +7,10 @@ The three fake platforms of ``tests/fakes`` run in three processes of their own,
 (default 50 ms) added to every answer. Two runs, side by side:
 
 * **raw**: one ``httpx`` POST per target to the platform's create endpoint (LinkedIn
-  ``/rest/posts``, Facebook ``/{page}/feed``, Instagram ``/{user}/media``) on one pooled client —
-  the floor: one round trip per target, no checks, no error mapping;
+  ``/rest/posts``, Facebook ``/{page}/feed``, Instagram ``/{user}/media``) — the floor: one round
+  trip per target, no checks, no error mapping — twice: on a plain ``httpx.AsyncClient`` with a
+  pool as large as the concurrency, and on the adapters' own pooled transport (small httpcore
+  pools; see ``socialpub/platforms/_http.py``);
 * **adapters**: ``publish()`` of the real adapters for the same number of targets, a third per
   platform (text posts on LinkedIn and Facebook, one image on Instagram, which takes five calls:
   container, status, quota, ``media_publish``, permalink).
@@ -33,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from socialpub.platforms._http import new_client
 from socialpub.platforms.base import MediaItem, PublishRequest
 from socialpub.platforms.registry import PlatformAdapters
 from socialpub.platforms.settings import PlatformSettings
@@ -118,16 +121,19 @@ async def main(targets: int, latency: float, concurrency: int) -> None:
             max_connections=concurrency,
         )
 
-        # Raw: one create call per target.
+        # Raw: one create call per target, on a plain httpx client and on the adapters' transport.
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as raw:
-            li_headers = {
-                "Authorization": f"Bearer {TOKEN}",
-                "LinkedIn-Version": settings.linkedin_version,
-                "X-Restli-Protocol-Version": "2.0.0",
-            }
+        raw_seconds: dict[str, float] = {}
+        plain = httpx.AsyncClient(limits=limits, timeout=30)
+        pooled = new_client(timeout=30, max_connections=concurrency)
+        li_headers = {
+            "Authorization": f"Bearer {TOKEN}",
+            "LinkedIn-Version": settings.linkedin_version,
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+        for label, raw in (("plain", plain), ("pooled", pooled)):
 
-            async def raw_call(i: int) -> None:
+            async def raw_call(i: int, raw: httpx.AsyncClient = raw) -> None:
                 platform = PLATFORMS[i % 3]
                 if platform == "linkedin":
                     body = {
@@ -152,10 +158,11 @@ async def main(targets: int, latency: float, concurrency: int) -> None:
                     )
                 response.raise_for_status()
 
-            raw_seconds = await _bounded(targets, concurrency, raw_call)
-        for pipe in pipes.values():
-            pipe.send("reset")
-            pipe.recv()
+            raw_seconds[label] = await _bounded(targets, concurrency, raw_call)
+            await raw.aclose()
+            for pipe in pipes.values():
+                pipe.send("reset")
+                pipe.recv()
 
         # Adapters: publish() per target.
         adapters = PlatformAdapters(settings)
@@ -181,14 +188,19 @@ async def main(targets: int, latency: float, concurrency: int) -> None:
         for process in processes:
             process.join(10)
 
-    raw_rate, adapter_rate = targets / raw_seconds, targets / adapter_seconds
+    adapter_rate = targets / adapter_seconds
     print(f"{targets} targets, {latency * 1000:.0f} ms latency per answer, concurrency {concurrency}")
-    print(f"  raw httpx create calls : {raw_seconds:6.2f} s  {raw_rate:7.1f} targets/s  (1 call each)")
+    for label, seconds in raw_seconds.items():
+        print(
+            f"  raw httpx create calls ({label:6}): {seconds:6.2f} s  {targets / seconds:7.1f} targets/s  "
+            "(1 call each)"
+        )
     print(
-        f"  adapters publish()     : {adapter_seconds:6.2f} s  {adapter_rate:7.1f} targets/s  "
+        f"  adapters publish()             : {adapter_seconds:6.2f} s  {adapter_rate:7.1f} targets/s  "
         f"({calls / targets:.2f} calls each on average)"
     )
-    print(f"  ratio adapters / raw   : {adapter_rate / raw_rate:.2f}")
+    for label, seconds in raw_seconds.items():
+        print(f"  ratio adapters / raw ({label:6}) : {adapter_rate / (targets / seconds):.2f}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import random
 import time
@@ -113,9 +114,10 @@ def _spec_applied(
     )
 
 
-_PRIORITIES = {"target": 0, "post": 1, "aggregate": 2}
+_PRIORITIES = {"target": 0, "post": 1, "aggregate": 2, "event": 3}
 """When work waits for a slot: deliveries first (a due post is late until its targets publish),
-then posts (releases, schedules), then the posts' summaries (which coalesce while they wait)."""
+then posts (releases, schedules), then the posts' summaries (which coalesce while they wait),
+then Kubernetes Events."""
 
 
 def _priority(item: Hashable) -> int:
@@ -172,6 +174,8 @@ class Engine:
         self.timer = Timer(self._on_due, clock=clock)
         self.queue = WorkQueue(self._work, concurrency=settings.concurrency, priority=_priority)
         self._timer_task: asyncio.Task[None] | None = None
+        self._pending_events: dict[int, tuple[dict[str, Any], str, str, bool]] = {}
+        self._event_seq = itertools.count()
 
     # Lifecycle.
 
@@ -291,6 +295,14 @@ class Engine:
     def _on_due(self, item: Hashable) -> None:
         self.queue.submit(item)
 
+    def _event(self, involved: dict[str, Any], *, reason: str, message: str, warning: bool = False) -> None:
+        """Post a Kubernetes Event about ``involved`` as low-priority work: when many posts fall
+        due at once, Events wait until the claims and results that make posts late are written.
+        Events are best effort (as in Kubernetes): one queued when the operator stops is lost."""
+        seq = next(self._event_seq)
+        self._pending_events[seq] = (involved, reason, message, warning)
+        self.queue.submit(("event", seq))
+
     async def _work(self, item: Hashable) -> None:
         assert isinstance(item, tuple)
         kind, key = item
@@ -301,6 +313,9 @@ class Engine:
                 await self.advance_target(key)
             elif kind == "aggregate":
                 await self.aggregate_post(key)
+            elif kind == "event":
+                involved, reason, message, warning = self._pending_events.pop(key)
+                await record_event(self.client, involved, reason=reason, message=message, warning=warning)
         except NotFound:
             # Deleted while we worked (the DELETED event may still be on its way): forget it. If
             # it still exists, something else it needs went away; the queue retries.
@@ -513,9 +528,7 @@ class Engine:
         )
         self._remember(self.posts, updated)
         if phase == "scheduled" and status.get("scheduledFor") != scheduled_for:
-            await record_event(
-                self.client, updated, reason="Scheduled", message=f"Scheduled for {scheduled_for}"
-            )
+            self._event(updated, reason="Scheduled", message=f"Scheduled for {scheduled_for}")
 
     async def _release(self, post: dict[str, Any]) -> None:
         """Publishing begins: record it on the post (conditional on the version decided on); each
@@ -556,8 +569,7 @@ class Engine:
             return
         post = self._remember(self.posts, updated)
         await self._keep_released(post)
-        await record_event(
-            self.client,
+        self._event(
             post,
             reason="Publishing",
             message=f"Publishing to {len(self._targets_of.get(_key(post), ()))} account(s)",
@@ -661,8 +673,7 @@ class Engine:
         )
         self._remember(self.posts, updated)
         if terminal and status.get("phase") != phase:
-            await record_event(
-                self.client,
+            self._event(
                 updated,
                 reason=_PHASE_REASONS[phase],
                 message=f"Post {phase.replace('_', ' ')}: {published} of {len(states)} account(s)",
@@ -915,9 +926,7 @@ class Engine:
                 account = self._remember(self.accounts, await self.client.get(ACCOUNTS, key[1], key[0]))
                 continue
             self._remember(self.accounts, updated)
-            await record_event(
-                self.client, updated, reason="ReconnectRequired", warning=True, message=exc.message
-            )
+            self._event(updated, reason="ReconnectRequired", warning=True, message=exc.message)
             return
 
     async def _wait_for_account(
@@ -937,8 +946,7 @@ class Engine:
         updated = await self.client.patch(TARGETS, key[1], {"status": desired}, key[0], subresource="status")
         self._remember(self.targets, updated)
         self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
-        await record_event(
-            self.client,
+        self._event(
             post,
             reason="WaitingForAccount",
             warning=True,
@@ -1005,10 +1013,9 @@ class Engine:
             message = f"Published to {where}: {new_status.get('externalUrl')}" + (
                 f" ({note})" if note else ""
             )
-            await record_event(self.client, post, reason="PublishedTarget", message=message)
+            self._event(post, reason="PublishedTarget", message=message)
         elif state == "failed":
-            await record_event(
-                self.client,
+            self._event(
                 post,
                 reason="Retrying",
                 warning=True,
@@ -1017,8 +1024,7 @@ class Engine:
                 f"{new_status.get('nextAttemptAt')}",
             )
         elif state == "dead":
-            await record_event(
-                self.client,
+            self._event(
                 post,
                 reason="DeadLettered",
                 warning=True,

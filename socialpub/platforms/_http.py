@@ -10,7 +10,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,19 +76,82 @@ def _default_tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+_SHARD_CONNECTIONS = 8
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """A keep-alive connection pool made of small httpcore pools, each request sent on the least
+    busy one.
+
+    httpcore's pool does O(requests in flight x connections) work every time a request starts or
+    ends, so one pool of 64 connections with 64 requests in flight spends milliseconds of CPU per
+    request (measured: 64 concurrent 50 ms calls took 1.5 s instead of 0.06 s). Pools of eight
+    connections keep that cost flat; together they are the one pool of the platform's client.
+    """
+
+    def __init__(self, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext) -> None:
+        shards = max(1, -(-max_connections // _SHARD_CONNECTIONS))
+        per_shard = max(1, -(-max_connections // shards))
+        limits = httpx.Limits(
+            max_connections=per_shard, max_keepalive_connections=per_shard, keepalive_expiry=keepalive_expiry
+        )
+        self._shards = [httpx.AsyncHTTPTransport(verify=verify, limits=limits) for _ in range(shards)]
+        self._busy = [0] * shards
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = min(range(len(self._shards)), key=self._busy.__getitem__)
+        self._busy[index] += 1
+        try:
+            response = await self._shards[index].handle_async_request(request)
+        except BaseException:
+            self._busy[index] -= 1
+            raise
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_Released(response.stream, self._busy, index),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
+
+
+class _Released(httpx.AsyncByteStream):
+    """A response body that marks its pool less busy once it is closed."""
+
+    def __init__(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, busy: list[int], index: int
+    ) -> None:
+        self._stream = stream
+        self._busy = busy
+        self._index = index
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._stream, httpx.AsyncByteStream)
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            if isinstance(self._stream, httpx.AsyncByteStream):
+                await self._stream.aclose()
+        finally:
+            if not self._closed:
+                self._closed = True
+                self._busy[self._index] -= 1
+
+
 def new_client(*, timeout: float, max_connections: int, **kwargs: Any) -> httpx.AsyncClient:
     """One pooled HTTP/1.1 keep-alive client per platform (never one per request)."""
     install_token_redaction()
-    kwargs.setdefault("verify", _default_tls())
+    verify = kwargs.pop("verify", None) or _default_tls()
+    transport = PooledTransport(max_connections=max_connections, keepalive_expiry=30.0, verify=verify)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=30.0,
-        ),
-        follow_redirects=False,
-        **kwargs,
+        timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False, **kwargs
     )
 
 
