@@ -6,6 +6,8 @@ Everything runs on this machine, side by side in one run: the embedded Kubernete
 process, the real operator in its own process (as in production), and a plain client in a third
 process for the API's write ceiling.
 
+0. **Precision**: ``--staggered`` posts due 250 ms apart (nothing queues): how close to its
+   instant a post publishes when the operator is not busy.
 1. **Lateness**: ``--posts`` posts (one sandbox target each) are created as drafts, then all
    scheduled for the same instant a few seconds ahead. Once every post shows ``scheduled``,
    nothing is done until they publish. Reported: ``publishStartedAt - scheduledFor`` (release)
@@ -212,8 +214,10 @@ async def scheduled_run(
     lead: float,
     concurrency: int,
     operator_pid: int,
+    spacing: float = 0.0,
 ) -> tuple[float, list[dict[str, Any]], list[dict[str, Any]], float, str]:
-    """Schedule every post for one instant ``lead`` s ahead; wait until all targets are done.
+    """Schedule the posts ``lead`` s ahead (one instant, or ``spacing`` s apart); wait until all
+    targets are done.
 
     Returns the instant, the posts, the targets, how long before the instant every post showed
     ``scheduled`` (the operator had armed them all), and the CPU both processes used meanwhile.
@@ -222,10 +226,10 @@ async def scheduled_run(
         lambda: _all_in(client, namespace, len(names), "draft"), 120, 0.5, "the drafts to be seen"
     )
     due = time.time() + lead
-    stamp = iso(due)
+    times = {name: iso(due + i * spacing) for i, name in enumerate(names)}
 
     async def publish(name: str) -> None:
-        await client.patch(POSTS, name, {"spec": {"draft": False, "scheduledFor": stamp}}, namespace)
+        await client.patch(POSTS, name, {"spec": {"draft": False, "scheduledFor": times[name]}}, namespace)
 
     await gather_limited(names, publish, concurrency)
     await wait_until(
@@ -315,6 +319,10 @@ async def main(args: argparse.Namespace) -> None:
     client = KubeClient.from_config(str(server.kubeconfig))
     operator: Operator | None = None
     try:
+        precision_tenant = await ensure_tenant(client, "precision")
+        precise = await create_sandbox_account(
+            client, tenant=precision_tenant, platform=Platform.FACEBOOK, display_name="Bench"
+        )
         lateness_tenant = await ensure_tenant(client, "lateness")
         fanout_tenant = await ensure_tenant(client, "fanout")
         one = await create_sandbox_account(
@@ -333,6 +341,21 @@ async def main(args: argparse.Namespace) -> None:
             SOCIALPUB_SANDBOX_DELAY_SECONDS=str(args.sandbox_delay),
             SOCIALPUB_OPERATOR_CONCURRENCY=str(args.concurrency),
         )
+
+        # 0. Precision: posts due one by one, so nothing queues.
+        namespace = precision_tenant.sandbox_namespace
+        account_id = int(precise["metadata"]["labels"][LABEL_ID])
+        names = await create_drafts(client, namespace, args.staggered, [account_id], 4)
+        _, posts, targets, _, _ = await scheduled_run(
+            client, namespace, names, 1, args.lead, 8, operator.proc.pid, spacing=0.25
+        )
+        scheduled = {p["metadata"]["name"]: parse(p["spec"]["scheduledFor"]) for p in posts}
+        released = [parse(p["status"]["publishStartedAt"]) - scheduled[p["metadata"]["name"]] for p in posts]
+        published = [parse(t["status"]["publishedAt"]) - scheduled[t["spec"]["postName"]] for t in targets]
+        print(f"\n0. {len(names)} posts due 250 ms apart (sandbox delay {args.sandbox_delay}s)")
+        print(summary("release lateness (publishStartedAt)", released))
+        print(summary("publish lateness (publishedAt)", published))
+        print(f"{'published before scheduledFor':<34} {sum(1 for x in released if x < 0)}")
 
         # 1. Lateness.
         namespace = lateness_tenant.sandbox_namespace
@@ -393,6 +416,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--staggered", type=int, default=40, help="posts due one by one, 250 ms apart")
     parser.add_argument("--posts", type=int, default=1000, help="posts due at the same instant")
     parser.add_argument("--lead", type=float, default=20.0, help="seconds between scheduling and the instant")
     parser.add_argument("--sandbox-delay", type=float, default=0.0, help="simulated platform latency (s)")

@@ -7,6 +7,7 @@ progress on our objects: the engine is level-triggered and keeps its own state i
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -25,11 +26,30 @@ __all__ = ["plain"]
 
 def plain(value: Any) -> Any:
     """A deep copy of a kopf body as plain dicts and lists (kopf hands out read-only views)."""
+    if type(value) is dict:
+        # The raw watch event's object is JSON already: copying it through C is ~10x faster.
+        return json.loads(json.dumps(value))
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: every handler here is ``on.event`` and the engine is level-triggered, so
+    kopf's per-event essence (a deep copy of the object, then a diff) would only cost CPU — more
+    than the engine's own work when thousands of posts fall due. Use a real storage again if a
+    change-detecting handler (``on.create``/``update``/``field``) is ever added."""
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return {}
+
+    def fetch(self, *, body: Any) -> Any:
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        return None
 
 
 def _settings(memo: kopf.Memo) -> OperatorSettings:
@@ -51,7 +71,7 @@ async def start_engine(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.posting.level = logging.WARNING
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = _NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.batching.batch_window = 0.02
