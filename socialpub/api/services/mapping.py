@@ -28,10 +28,9 @@ from socialpub.kube.resources import (
     ANNOTATION_CREATED_AT,
     ANNOTATION_UPDATED_AT,
     LABEL_ID,
-    LABEL_POST,
     POSTS,
-    TARGETS,
 )
+from socialpub.kube.targets import target_manifest, target_name
 from socialpub.models.platforms import Platform
 
 __all__ = [
@@ -228,39 +227,6 @@ def search_text(obj: Mapping[str, Any]) -> str:
 
 
 # Targets.
-
-
-def target_name(post_obj: Mapping[str, Any], account_id: int) -> str:
-    return f"{_meta(post_obj).get('name')}-{account_id}"
-
-
-def target_manifest(
-    post_obj: Mapping[str, Any], account_id: int, override_body: str | None
-) -> dict[str, Any]:
-    """The SocialTarget for one entry of a post's targets, owned by the post (deletion cascades)."""
-    meta = _meta(post_obj)
-    spec: dict[str, Any] = {"postName": meta["name"], "accountId": account_id}
-    if override_body is not None:
-        spec["overrideBody"] = override_body
-    return {
-        "apiVersion": TARGETS.api_version,
-        "kind": TARGETS.kind,
-        "metadata": {
-            "name": target_name(post_obj, account_id),
-            "labels": {LABEL_POST: meta["name"]},
-            "ownerReferences": [
-                {
-                    "apiVersion": POSTS.api_version,
-                    "kind": POSTS.kind,
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-    }
 
 
 def target_from_object(account_id: int, obj: Mapping[str, Any] | None, platform: Platform | None) -> Target:
