@@ -265,10 +265,19 @@ class WebhookDispatcher:
             trust_env=False,
             transport=self._transport,
         )
-        endpoints, _ = await self.client.list(WEBHOOK_ENDPOINTS, limit=500)
+        try:
+            endpoints, _ = await self.client.list(WEBHOOK_ENDPOINTS, limit=500)
+            deliveries, _ = await self.client.list(WEBHOOK_DELIVERIES, limit=500)
+        except NotFound:
+            # Publishing must not stop because the webhook CRDs are missing: say so, stay inert.
+            logger.warning(
+                "the SocialWebhookEndpoint/SocialWebhookDelivery CRDs are not installed: "
+                "webhooks are not delivered (apply crds/ and restart the operator)"
+            )
+            self._closed = True
+            return
         for obj in endpoints:
             self._observe_endpoint(None, obj)
-        deliveries, _ = await self.client.list(WEBHOOK_DELIVERIES, limit=500)
         for obj in deliveries:
             self._adopt(obj)
         self._timer_task = asyncio.create_task(self.timer.run(), name="socialpub-webhook-timer")
@@ -299,6 +308,8 @@ class WebhookDispatcher:
 
     def observe(self, plural: str, event_type: str | None, body: dict[str, Any]) -> None:
         """Take the latest state of an object (never mutated here) and queue what it needs."""
+        if self._closed:
+            return
         if plural == WEBHOOK_ENDPOINTS.plural:
             self._observe_endpoint(event_type, body)
             return
