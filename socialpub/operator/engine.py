@@ -38,10 +38,10 @@ from socialpub.kube.resources import (
     ANNOTATION_CREATED_AT,
     ANNOTATION_UPDATED_AT,
     LABEL_ID,
-    LABEL_POST,
     POSTS,
     TARGETS,
 )
+from socialpub.kube.targets import target_manifest
 from socialpub.operator import decisions
 from socialpub.operator.live import unusable_account_status, waiting_status
 from socialpub.operator.settings import OperatorSettings
@@ -429,26 +429,7 @@ class Engine:
 
     async def _create_target(self, post: dict[str, Any], target_name: str, spec: dict[str, Any]) -> None:
         meta = post["metadata"]
-        body = {
-            "apiVersion": TARGETS.api_version,
-            "kind": TARGETS.kind,
-            "metadata": {
-                "name": target_name,
-                "namespace": meta["namespace"],
-                "labels": {LABEL_POST: meta["name"]},
-                "ownerReferences": [
-                    {
-                        "apiVersion": POSTS.api_version,
-                        "kind": POSTS.kind,
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": spec,
-        }
+        body = target_manifest(post, int(spec["accountId"]), spec.get("overrideBody"))
         try:
             created = await self.client.create(TARGETS, body, meta["namespace"])
         except AlreadyExists:

@@ -30,6 +30,7 @@ from socialpub.kube.resources import (
     POSTS,
     TARGETS,
 )
+from socialpub.kube.targets import target_manifest
 from socialpub.kube.tenants import Tenant, ensure_tenant
 from socialpub.models.platforms import Platform
 from tests.kube_harness import KubeHarness
@@ -226,29 +227,8 @@ class KubeDriver:
             for entry in targets:
                 # The operator may have created it already, from the post: both paths are idempotent.
                 with contextlib.suppress(AlreadyExists):
-                    await self.client.create(
-                        TARGETS,
-                        {
-                            "apiVersion": TARGETS.api_version,
-                            "kind": TARGETS.kind,
-                            "metadata": {
-                                "name": f"{meta['name']}-{entry['accountId']}",
-                                "labels": {LABEL_POST: meta["name"]},
-                                "ownerReferences": [
-                                    {
-                                        "apiVersion": POSTS.api_version,
-                                        "kind": POSTS.kind,
-                                        "name": meta["name"],
-                                        "uid": meta["uid"],
-                                        "controller": True,
-                                        "blockOwnerDeletion": True,
-                                    }
-                                ],
-                            },
-                            "spec": {"postName": meta["name"], **entry},
-                        },
-                        namespace,
-                    )
+                    manifest = target_manifest(post, entry["accountId"], entry.get("overrideBody"))
+                    await self.client.create(TARGETS, manifest, namespace)
             if not draft:
                 # The api's publish: draft false, scheduledFor the requested time (or now).
                 when = iso(scheduled_for if scheduled_for is not None else time.time())
