@@ -17,6 +17,7 @@ __all__ = [
     "Checkpoint",
     "Deferred",
     "MediaItem",
+    "OutcomeUnknown",
     "PermanentError",
     "PublishError",
     "PublishRequest",
@@ -116,6 +117,18 @@ class ReconnectError(PublishError):
     def __init__(self, message: str, *, code: str = "reconnect_required", revoked: bool = False) -> None:
         super().__init__(message, code=code)
         self.revoked = revoked
+
+
+class OutcomeUnknown(PublishError):
+    """The platform cannot tell us whether an earlier attempt landed, and guessing either way is
+    wrong: re-sending may post twice, giving up may dead-letter a live post. Raised only by
+    ``find_published`` (or by ``publish`` when resending an interrupted attempt); the operator
+    records the target as ``unknown`` (needs attention) and never re-sends it on its own."""
+
+    classification = "unknown"
+
+    def __init__(self, message: str, *, code: str = "outcome_unknown") -> None:
+        super().__init__(message, code=code)
 
 
 class Adapter(Protocol):
