@@ -257,7 +257,7 @@ class Cluster:
         old = self.get(rt, namespace, name)
         new = self._check_body(rt, body, namespace=namespace, name=name)
         given_rv = (new.get("metadata") or {}).get("resourceVersion")
-        if not given_rv and rt.custom:
+        if not given_rv and not rt.unconditional_update:
             raise self._invalid(
                 rt,
                 name,

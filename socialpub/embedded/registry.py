@@ -13,7 +13,7 @@ from typing import Any
 
 from socialpub.embedded.schema import CompiledSchema
 
-__all__ = ["CRD_TYPE", "NAMESPACE_TYPE", "Registry", "ResourceType"]
+__all__ = ["CRD_TYPE", "LEASE_TYPE", "NAMESPACE_TYPE", "Registry", "ResourceType"]
 
 _ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -38,6 +38,8 @@ class ResourceType:
     printer_columns: tuple[Mapping[str, Any], ...] = ()
     verbs: tuple[str, ...] = _ALL_VERBS
     custom: bool = False
+    unconditional_update: bool = True
+    """Whether a PUT may omit ``resourceVersion`` (false for custom kinds and Lease, as upstream)."""
     """True for kinds defined by a CRD (these answer 415 to strategic merge patch)."""
     storage_key: str = field(default="")
 
@@ -96,8 +98,56 @@ CRD_TYPE = ResourceType(
     categories=("api-extensions",),
     has_status=True,
 )
+_MICRO_TIME = {"type": "string", "format": "date-time"}
+_LEASE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Lease defines a lease concept (coordination.k8s.io/v1).",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "description": "The lease: who holds it, since when, for how long.",
+            "properties": {
+                "holderIdentity": {"type": "string"},
+                "leaseDurationSeconds": {"type": "integer", "format": "int32", "minimum": 1},
+                "acquireTime": _MICRO_TIME,
+                "renewTime": _MICRO_TIME,
+                "leaseTransitions": {"type": "integer", "format": "int32", "minimum": 0},
+                "strategy": {"type": "string"},
+                "preferredHolder": {"type": "string"},
+            },
+        }
+    },
+}
+LEASE_TYPE = ResourceType(
+    group="coordination.k8s.io",
+    version="v1",
+    plural="leases",
+    singular="lease",
+    kind="Lease",
+    namespaced=True,
+    # Lease is a typed built-in: its schema drops unknown fields and checks the field types and
+    # bounds kube-apiserver's decoder and ValidateLeaseSpec check; values are stored as given.
+    schema=CompiledSchema.compile(_LEASE_SCHEMA),
+    raw_schema=_LEASE_SCHEMA,
+    unconditional_update=False,
+    printer_columns=(
+        {
+            "name": "Holder",
+            "type": "string",
+            "jsonPath": ".spec.holderIdentity",
+            "description": "Who holds the lease.",
+        },
+        {
+            "name": "Age",
+            "type": "date",
+            "jsonPath": ".metadata.creationTimestamp",
+            "description": "CreationTimestamp is the time the object was created.",
+        },
+    ),
+)
 _BUILTINS = (
     NAMESPACE_TYPE,
+    LEASE_TYPE,
     _core("events", "Event", namespaced=True, short=("ev",)),
     _core("secrets", "Secret", namespaced=True),
     _core("configmaps", "ConfigMap", namespaced=True, short=("cm",)),
@@ -134,6 +184,7 @@ def types_from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
                 raw_schema=raw,
                 printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
                 custom=True,
+                unconditional_update=False,
             )
         )
     return types
