@@ -3,9 +3,10 @@
 Media URLs come from integrators, so the fetch is treated as hostile input (SSRF):
 
 * only ``https`` URLs (no credentials in the URL), on the default or an explicit port;
-* the host name is resolved once, and **every** address it resolves to must be public: private,
-  loopback, link-local (cloud metadata at 169.254.169.254), CGNAT, multicast, reserved and
-  unspecified addresses are refused, as are IPv4-mapped/6to4/Teredo forms of them;
+* the host name is resolved once, and **every** address it resolves to must be public, as
+  :mod:`socialpub.addresses` decides for webhook deliveries too: private, loopback, link-local
+  (cloud metadata at 169.254.169.254), CGNAT, documentation, multicast, reserved and unspecified
+  addresses are refused, as are IPv4-mapped/NAT64/6to4/Teredo forms of them;
 * the connection goes to the address that was checked (no second DNS lookup a rebinding attack
   could answer differently), with TLS verified against the original host name;
 * redirects are followed by hand, at most three, each hop checked the same way;
@@ -27,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from socialpub import addresses
 from socialpub.platforms._http import new_client
 from socialpub.platforms.base import PermanentError, TransientError
 from socialpub.platforms.settings import PlatformSettings
@@ -35,7 +37,7 @@ __all__ = ["Fetched", "MediaFetcher", "MediaRefused", "check_address", "sniff_im
 
 _MAX_REDIRECTS = 3
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = addresses.IPAddress
 
 
 class MediaRefused(PermanentError):
@@ -53,37 +55,10 @@ class Fetched:
     """The type sniffed from the bytes (``image/jpeg``, ``image/png``, ``image/gif``), not the header."""
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
 def check_address(ip: IPAddress, *, allow_loopback: bool = False) -> str | None:
-    """Why ``ip`` must not be fetched from (``None`` if it may)."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            return check_address(inner, allow_loopback=allow_loopback)
-    if ip.is_loopback:
-        return None if allow_loopback else "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_private:
-        return "a private address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.is_unspecified or ip.is_reserved:
-        return "a reserved address"
-    if not ip.is_global:
-        return "a non-public address"
-    return None
+    """Why ``ip`` must not be fetched from (``None`` if it may): :func:`socialpub.addresses.refusal`."""
+    refused = addresses.refusal(ip, allow_loopback=allow_loopback)
+    return None if refused is None else refused.reason
 
 
 def sniff_image_type(data: bytes) -> str | None:

@@ -4,10 +4,12 @@ Rules (checked when an endpoint is added and again at every delivery, after DNS 
 
 * ``https`` in live mode; ``http`` or ``https`` in test mode (the sandbox);
 * no user name or password in the URL, and a host;
-* no address that is not globally routable: private (10/8, 172.16/12, 192.168/16, fc00::/7),
-  loopback, link-local (169.254/16 — cloud metadata — and fe80::/10), CGNAT, multicast,
-  unspecified, reserved — including IPv4 addresses mapped into IPv6. ``allow_loopback``
-  admits loopback alone (``socialpub dev`` and the tests set it so local receivers work).
+* only public addresses, as :mod:`socialpub.addresses` decides for media downloads too: no
+  private, loopback, link-local (169.254/16 — cloud metadata — and fe80::/10), CGNAT,
+  documentation, benchmarking, multicast, reserved or unspecified address, nor one of those
+  wrapped in an IPv6 translation form (IPv4-mapped, NAT64, 6to4, Teredo). ``allow_loopback``
+  admits loopback alone (the operator of ``socialpub dev``, and the CLI when it talks to that
+  stack, set it so local receivers work).
 
 A hostname is resolved *once* per attempt and the connection goes to an address that passed the
 check (with the original ``Host`` header and TLS server name), so DNS rebinding between the check
@@ -23,9 +25,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from socialpub import addresses
+
 __all__ = ["Resolved", "UrlRefused", "check_address", "check_url", "resolve"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = addresses.IPAddress
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """``(host, port) -> addresses``: :func:`resolve`'s DNS lookup, replaceable in tests."""
 
@@ -52,27 +56,17 @@ class Resolved:
 
 
 def _address(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
+    return addresses.parse_address(host)
 
 
 def check_address(address: str | IPAddress, *, allow_loopback: bool = False) -> None:
-    """Raise :class:`UrlRefused` unless ``address`` is globally routable (or allowed loopback)."""
-    ip = ipaddress.ip_address(address.split("%")[0]) if isinstance(address, str) else address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        if allow_loopback:
-            return
-        raise UrlRefused("loopback_address", f"{ip} is a loopback address")
-    if ip.is_link_local:
-        raise UrlRefused("link_local_address", f"{ip} is a link-local address")
-    if ip.is_private:
-        raise UrlRefused("private_address", f"{ip} is a private address")
-    if not ip.is_global or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        raise UrlRefused("non_public_address", f"{ip} is not a public address")
+    """Raise :class:`UrlRefused` unless ``address`` is public (or allowed loopback)."""
+    ip = addresses.parse_address(address) if isinstance(address, str) else address
+    if ip is None:
+        raise UrlRefused("invalid_url", f"{address!r} is not an address")
+    refused = addresses.refusal(ip, allow_loopback=allow_loopback)
+    if refused is not None:
+        raise UrlRefused(refused.code, f"{ip} is {refused.reason}")
 
 
 def check_url(url: str, *, live: bool, allow_loopback: bool = False) -> tuple[str, str, int]:
@@ -95,7 +89,7 @@ def check_url(url: str, *, live: bool, allow_loopback: bool = False) -> tuple[st
     host = (parts.hostname or "").lower()
     if not host:
         raise UrlRefused("invalid_url", f"{url!r} has no host")
-    if (host in ("localhost", "localhost.localdomain") or host.endswith(".localhost")) and not allow_loopback:
+    if addresses.is_local_name(host) and not allow_loopback:
         raise UrlRefused("loopback_address", f"{host} is a loopback address")
     literal = _address(host)
     if literal is not None:
@@ -121,12 +115,12 @@ async def resolve(
     literal = _address(host)
     if literal is not None:
         return Resolved(url=url, host_header=None, server_name=None, address=str(literal))
-    addresses = await (resolver or _getaddrinfo)(host, port)
-    if not addresses:
+    found = await (resolver or _getaddrinfo)(host, port)
+    if not found:
         raise OSError(f"{host} has no address")
-    for address in addresses:
+    for address in found:
         check_address(address, allow_loopback=allow_loopback)
-    chosen = ipaddress.ip_address(addresses[0].split("%")[0])
+    chosen = ipaddress.ip_address(found[0].split("%")[0])
     parts = urlsplit(url.strip())
     literal_host = f"[{chosen}]" if chosen.version == 6 else str(chosen)
     netloc = literal_host if parts.port is None else f"{literal_host}:{parts.port}"

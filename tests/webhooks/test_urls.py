@@ -26,9 +26,15 @@ from socialpub.webhooks import urls
         ("https://[fe80::1]/x", True, "link_local_address"),
         ("https://[::ffff:10.0.0.1]/x", True, "private_address"),
         ("https://[::ffff:127.0.0.1]/x", True, "loopback_address"),
-        ("https://0.0.0.0/x", True, "private_address"),
+        ("https://0.0.0.0/x", True, "non_public_address"),
         ("https://100.64.0.1/x", True, "non_public_address"),
         ("https://224.0.0.1/x", True, "non_public_address"),
+        # Issue 9 item 10b: these passed before the one address policy.
+        ("https://[2002:a00:1::1]/x", True, "private_address"),  # 6to4 of 10.0.0.1
+        ("https://[2002:a9fe:a9fe::]/x", True, "link_local_address"),  # 6to4 of the metadata service
+        ("https://[fec0::1]/x", True, "private_address"),  # site-local
+        ("https://192.0.0.1/x", True, "non_public_address"),  # IETF protocol assignments
+        ("https://192.0.0.9/x", True, "non_public_address"),
     ],
 )
 def test_refused(url: str, live: bool, code: str) -> None:
@@ -84,6 +90,9 @@ async def test_a_name_resolving_inside_is_refused_even_if_one_address_is_public(
     assert refused.value.code == "private_address"
     with pytest.raises(urls.UrlRefused):
         await urls.resolve("https://metadata.example.com/", live=True, resolver=_resolver("169.254.169.254"))
+    with pytest.raises(urls.UrlRefused) as refused:
+        await urls.resolve("https://six.example.com/", live=True, resolver=_resolver("2002:a00:1::1"))
+    assert refused.value.code == "private_address"
 
 
 async def test_an_address_literal_needs_no_dns() -> None:
