@@ -13,12 +13,18 @@ __all__ = [
     "Platform",
     "PlatformRules",
     "count_hashtags",
+    "count_mentions",
     "length_problems",
     "media_problems",
     "text_problems",
 ]
 
-_HASHTAG = re.compile(r"(?<![\w#])#\w+", re.UNICODE)
+_HASHTAG = re.compile(r"#(?=\w*[^\W\d_])\w+", re.UNICODE)
+"""Every ``#`` followed by a word that is not only digits starts a hashtag, also when glued to
+the one before (``#a#b#c`` is three, as Instagram counts them)."""
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_.]*[A-Za-z0-9_]")
+"""``@`` and an Instagram username (letters, digits, ``_`` and ``.``, not ending in a dot), not
+inside a word: ``@a @b`` is two mentions, ``me@example.com`` none."""
 
 
 class Platform(enum.StrEnum):
@@ -31,6 +37,7 @@ class Platform(enum.StrEnum):
 class PlatformRules:
     max_chars: int
     max_hashtags: int | None = None
+    max_mentions: int | None = None
     requires_media: bool = False
     max_media: int = 10
 
@@ -38,7 +45,9 @@ class PlatformRules:
 PLATFORM_RULES: dict[Platform, PlatformRules] = {
     Platform.LINKEDIN: PlatformRules(max_chars=3000, max_media=9),
     Platform.FACEBOOK: PlatformRules(max_chars=63206, max_media=10),
-    Platform.INSTAGRAM: PlatformRules(max_chars=2200, max_hashtags=30, requires_media=True, max_media=10),
+    Platform.INSTAGRAM: PlatformRules(
+        max_chars=2200, max_hashtags=30, max_mentions=20, requires_media=True, max_media=10
+    ),
 }
 
 
@@ -46,8 +55,13 @@ def count_hashtags(text: str) -> int:
     return len(_HASHTAG.findall(text))
 
 
+def count_mentions(text: str) -> int:
+    return len(_MENTION.findall(text))
+
+
 def length_problems(platform: Platform, text: str) -> list[str]:
-    """Why ``text`` is too long (or has too many hashtags) for ``platform``; empty if it fits."""
+    """Why ``text`` is too long (or has too many hashtags or @mentions) for ``platform``; empty if
+    it fits. The api checks this at create time and the adapter again before sending."""
     rules = PLATFORM_RULES[platform]
     problems = []
     if len(text) > rules.max_chars:
@@ -58,6 +72,11 @@ def length_problems(platform: Platform, text: str) -> list[str]:
         problems.append(
             f"{platform.value} allows at most {rules.max_hashtags} hashtags; this text has "
             f"{count_hashtags(text)}"
+        )
+    if rules.max_mentions is not None and count_mentions(text) > rules.max_mentions:
+        problems.append(
+            f"{platform.value} allows at most {rules.max_mentions} @mentions; this text has "
+            f"{count_mentions(text)}"
         )
     return problems
 

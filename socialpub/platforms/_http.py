@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import functools
 import logging
@@ -17,10 +18,11 @@ from typing import Any
 import certifi
 import httpx
 
-from socialpub.platforms.base import PublishRequest, TransientError
+from socialpub.platforms.base import OutcomeUnknown, PublishRequest, TransientError
 
 __all__ = [
     "UNCONFIRMED",
+    "LookupTooDeep",
     "ambiguous",
     "format_time",
     "install_token_redaction",
@@ -28,6 +30,8 @@ __all__ = [
     "new_client",
     "parse_time",
     "retry_after_seconds",
+    "same_origin",
+    "send",
     "transport_error",
     "unconfirmed_since",
 ]
@@ -153,6 +157,42 @@ def new_client(*, timeout: float, max_connections: int, **kwargs: Any) -> httpx.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False, **kwargs
     )
+
+
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, *, deadline: float, **kwargs: Any
+) -> httpx.Response:
+    """One request with a hard deadline on the whole exchange, answer body included.
+
+    httpx's timeouts bound each phase and each read, so an answer that trickles in could hold a
+    call for ever; the operator's claim lease needs a worst case (``max_publish_seconds``). Past
+    the deadline the request counts as a read timeout: possibly acted on by the platform.
+    """
+    try:
+        async with asyncio.timeout(deadline):
+            return await client.request(method, url, **kwargs)
+    except TimeoutError as exc:
+        raise httpx.ReadTimeout(f"no complete answer within {deadline:g}s") from exc
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Is ``url`` (a ``next`` link a platform gave us) on the host of ``base``? The token is sent
+    with it, so it must never go anywhere else."""
+    target, root = httpx.URL(url), httpx.URL(base)
+    return (target.scheme, target.host, target.port) == (root.scheme, root.host, root.port)
+
+
+class LookupTooDeep(OutcomeUnknown):
+    """A "did it land?" lookup read its page limit without reaching the attempt's start. "Not
+    found" would be a guess that re-sends a post that may be live; the account holds more newer
+    posts than a lookup may read, and waiting only adds more, so it needs a person."""
+
+    def __init__(self, platform: str, pages: int, since: float) -> None:
+        super().__init__(
+            f"{platform}: read {pages} pages of the account's posts without reaching "
+            f"{format_time(since)}, when the attempt began; whether it landed is unknown",
+            code=f"{platform}_lookup_too_deep",
+        )
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -10,9 +10,11 @@
 * Every answer's usage headers are remembered: calls are spaced out above 75 % and publishing is
   deferred (without spending an attempt) at 90 %, before Facebook throttles the Page or the app.
 
-"Did it land?": the Page's recent posts (``/{page-id}/posts?since=…``) matched on the exact
-message and a creation time after the attempt began. A re-send of identical text that Facebook
-refuses as a duplicate (506) is looked for the same way before it is called a failure.
+"Did it land?": the Page's posts since the attempt began less the clock-skew margin
+(``/{page-id}/posts?since=…&limit=100``, following ``paging.next`` page by page) matched on the
+exact message. A page limit reached first is :class:`OutcomeUnknown`, never "not found". A re-send
+of identical text that Facebook refuses as a duplicate (506) is looked for the same way before it
+is called a failure.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ import httpx
 
 from socialpub.platforms._graph import Usage, classify, graph_error, json_body
 from socialpub.platforms._http import (
+    LookupTooDeep,
     ambiguous,
     mark_unconfirmed,
     new_client,
+    same_origin,
+    send,
     transport_error,
     unconfirmed_since,
 )
@@ -47,7 +52,8 @@ from socialpub.platforms.settings import PlatformSettings
 __all__ = ["FacebookAdapter", "first_link"]
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
-_MATCH_WINDOW = 120.0
+PAGE_SIZE = 100
+"""Posts per page of ``/{page-id}/posts`` (Graph's largest ``limit``)."""
 
 
 def first_link(text: str) -> str | None:
@@ -90,8 +96,10 @@ class FacebookAdapter:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
         request: PublishRequest | None = None,
+        url: str | None = None,
     ) -> dict[str, Any]:
-        """One Graph call. With ``request``, it is a create: an unknown outcome is recorded first."""
+        """One Graph call. With ``request``, it is a create: an unknown outcome is recorded first.
+        ``url``: a full URL Graph gave us (``paging.next``) instead of ``path``."""
         wait = self.usage.deferral(page)
         if wait is not None:
             raise Deferred(
@@ -101,8 +109,13 @@ class FacebookAdapter:
             )
         await self.usage.pace(page)
         try:
-            response = await self._http.request(
-                method, f"{self._base}{path}", params={**(params or {}), "access_token": token}, data=data
+            response = await send(
+                self._http,
+                method,
+                url or f"{self._base}{path}",
+                deadline=self._settings.request_deadline_seconds,
+                params={**(params or {}), "access_token": token},
+                data=data,
             )
         except httpx.HTTPError as exc:
             if request is not None and ambiguous(exc):
@@ -208,20 +221,50 @@ class FacebookAdapter:
     async def find_published(self, request: PublishRequest) -> Published | None:
         token = _token(request)
         since = min(unconfirmed_since(request) or request.started_at, request.started_at)
-        return await self._find(token, request.account_external_id, request.text, since=since)
+        found = await self._find(token, request.account_external_id, request.text, since=since)
+        if found is None:
+            # The re-send keeps the interrupted attempt's start, so it looks again from there (and
+            # checks a 506 duplicate answer against it) instead of from its own start.
+            await mark_unconfirmed(request)
+        return found
 
     async def _find(self, token: str, page: str, text: str, *, since: float) -> Published | None:
-        earliest = since - _MATCH_WINDOW
-        params = {"fields": "id,message,created_time", "since": str(int(earliest)), "limit": "25"}
-        body = await self._call(
-            "GET", f"/{page}/posts", token=token, page=page, what="listing the Page's posts", params=params
-        )
-        for post in body.get("data") or []:
-            if not isinstance(post, dict) or not post.get("id"):
-                continue
-            created = _parse_time(post.get("created_time"))
-            if created is not None and created < earliest:
-                continue
-            if (post.get("message") or "") == text:
-                return Published(str(post["id"]), f"https://www.facebook.com/{post['id']}")
-        return None
+        """Our post among the Page's posts since ``since`` less the clock-skew margin, newest first,
+        following ``paging.next``; :class:`LookupTooDeep` if the page limit comes first."""
+        earliest = since - self._settings.lookup_clock_skew_seconds
+        params: dict[str, Any] = {
+            "fields": "id,message,created_time",
+            "since": str(int(earliest)),
+            "limit": str(PAGE_SIZE),
+        }
+        url: str | None = None
+        for _ in range(max(1, self._settings.lookup_max_pages)):
+            body = await self._call(
+                "GET",
+                f"/{page}/posts",
+                token=token,
+                page=page,
+                what="listing the Page's posts",
+                params=params,
+                url=url,
+            )
+            posts = [p for p in body.get("data") or [] if isinstance(p, dict) and p.get("id")]
+            times = [t for p in posts if (t := _parse_time(p.get("created_time"))) is not None]
+            for post in posts:
+                created = _parse_time(post.get("created_time"))
+                if created is not None and created < earliest:
+                    continue
+                if (post.get("message") or "") == text:
+                    return Published(str(post["id"]), f"https://www.facebook.com/{post['id']}")
+            following = (body.get("paging") or {}).get("next")
+            if not posts or min(times, default=earliest) < earliest or not isinstance(following, str):
+                return None  # the end of the list, or past the window's start
+            if not same_origin(following, self._base):
+                raise TransientError(
+                    "facebook: the Page's posts continue on another host; not following it",
+                    code="facebook_bad_paging",
+                )
+            next_url = httpx.URL(following)
+            params = {k: v for k, v in next_url.params.items() if k != "access_token"}
+            url = str(next_url.copy_with(query=None))
+        raise LookupTooDeep("facebook", self._settings.lookup_max_pages, since)

@@ -13,9 +13,15 @@ One post is three steps, and the adapter makes each recoverable:
    up the attempt is *deferred* (no attempt counted). Then ``POST /{ig-user-id}/media_publish``
    with ``creation_id`` → ``{"id": <media id>}``, and the permalink is read.
 
-"Did it land?": the saved container's ``status_code``. ``PUBLISHED`` means yes — the media id is
-found among the account's recent media by caption and time (the container does not name it);
-``FINISHED`` means no, and publishing it is safe.
+"Did it land?": the saved container's ``status_code`` first. ``PUBLISHED`` means yes — the media
+id is found among the account's media since the container was made (less the clock-skew margin),
+by caption, following ``paging.next`` 100 at a time (the container does not name its media; a
+page limit reached first is :class:`OutcomeUnknown`); ``FINISHED`` means no, and publishing it is
+safe.
+
+Captions are checked before anything is sent, by the same rules the api applies at create time
+(:func:`socialpub.models.platforms.length_problems`): 2200 characters, 30 hashtags (glued ones
+like ``#a#b`` count one each), 20 @mentions.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from socialpub.models.platforms import Platform, length_problems
 from socialpub.platforms._graph import (
     IG_NEW_CONTAINER_SUBCODES,
     IG_PERMANENT_SUBCODES,
@@ -34,7 +41,15 @@ from socialpub.platforms._graph import (
     graph_error,
     json_body,
 )
-from socialpub.platforms._http import format_time, new_client, parse_time, transport_error
+from socialpub.platforms._http import (
+    LookupTooDeep,
+    format_time,
+    new_client,
+    parse_time,
+    same_origin,
+    send,
+    transport_error,
+)
 from socialpub.platforms.base import (
     Deferred,
     MediaItem,
@@ -54,7 +69,8 @@ CONTAINER_CREATED_AT = "containerCreatedAt"
 MAX_CAPTION = 2200
 MIN_CAROUSEL, MAX_CAROUSEL = 2, 10
 _SUBCODE = re.compile(r"\b(2207\d{3})\b")
-_MATCH_WINDOW = 120.0
+PAGE_SIZE = 100
+"""Media per page of ``/{ig-user-id}/media`` (Graph's largest ``limit``)."""
 
 
 class _ContainerGone(TransientError):
@@ -91,10 +107,17 @@ class InstagramAdapter:
         what: str,
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
+        url: str | None = None,
     ) -> dict[str, Any]:
+        """One Graph call; ``url``: a full URL Graph gave us (``paging.next``) instead of ``path``."""
         try:
-            response = await self._http.request(
-                method, f"{self._base}{path}", params={**(params or {}), "access_token": token}, data=data
+            response = await send(
+                self._http,
+                method,
+                url or f"{self._base}{path}",
+                deadline=self._settings.request_deadline_seconds,
+                params={**(params or {}), "access_token": token},
+                data=data,
             )
         except httpx.HTTPError as exc:
             raise transport_error("instagram", what, exc) from exc
@@ -129,10 +152,12 @@ class InstagramAdapter:
                 f"instagram: a carousel takes at most {MAX_CAROUSEL} images, not {len(media)}",
                 code="instagram_too_many_images",
             )
-        if len(request.text) > MAX_CAPTION:
+        problems = length_problems(Platform.INSTAGRAM, request.text)
+        if problems:
+            too_long = len(request.text) > MAX_CAPTION
             raise PermanentError(
-                f"instagram: the caption has {len(request.text)} characters; at most {MAX_CAPTION}",
-                code="instagram_caption_too_long",
+                f"instagram: the caption cannot be published: {'; '.join(problems)}",
+                code="instagram_caption_too_long" if too_long else "instagram_caption_rejected",
             )
         container = str(request.platform_state.get(CONTAINER_ID) or "") or None
         if container is not None:
@@ -312,20 +337,39 @@ class InstagramAdapter:
         return found
 
     async def _find_media(self, token: str, user: str, request: PublishRequest) -> Published | None:
+        """Our media among the account's media since the container was made (less the clock-skew
+        margin), newest first, following ``paging.next``; :class:`LookupTooDeep` if the page limit
+        comes first."""
         since = parse_time(request.platform_state.get(CONTAINER_CREATED_AT)) or request.started_at
-        body = await self._call(
-            "GET",
-            f"/{user}/media",
-            token=token,
-            what="listing recent media",
-            params={"fields": "id,caption,timestamp,permalink", "limit": "25"},
-        )
-        for item in body.get("data") or []:
-            if not isinstance(item, dict) or not item.get("id"):
-                continue
-            created = parse_time(item.get("timestamp"))
-            if created is not None and created < since - _MATCH_WINDOW:
-                continue
-            if (item.get("caption") or "") == request.text:
-                return Published(str(item["id"]), str(item.get("permalink") or "https://www.instagram.com/"))
-        return None
+        earliest = since - self._settings.lookup_clock_skew_seconds
+        params: dict[str, Any] = {
+            "fields": "id,caption,timestamp,permalink",
+            "since": str(int(earliest)),
+            "limit": str(PAGE_SIZE),
+        }
+        url: str | None = None
+        for _ in range(max(1, self._settings.lookup_max_pages)):
+            body = await self._call(
+                "GET", f"/{user}/media", token=token, what="listing recent media", params=params, url=url
+            )
+            items = [i for i in body.get("data") or [] if isinstance(i, dict) and i.get("id")]
+            times = [t for i in items if (t := parse_time(i.get("timestamp"))) is not None]
+            for item in items:
+                created = parse_time(item.get("timestamp"))
+                if created is not None and created < earliest:
+                    continue
+                if (item.get("caption") or "") == request.text:
+                    permalink = str(item.get("permalink") or "https://www.instagram.com/")
+                    return Published(str(item["id"]), permalink)
+            following = (body.get("paging") or {}).get("next")
+            if not items or min(times, default=earliest) < earliest or not isinstance(following, str):
+                return None  # the end of the list, or past the window's start
+            if not same_origin(following, self._base):
+                raise TransientError(
+                    "instagram: the media list continues on another host; not following it",
+                    code="instagram_bad_paging",
+                )
+            next_url = httpx.URL(following)
+            params = {k: v for k, v in next_url.params.items() if k != "access_token"}
+            url = str(next_url.copy_with(query=None))
+        raise LookupTooDeep("instagram", self._settings.lookup_max_pages, since)

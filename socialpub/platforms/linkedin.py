@@ -11,11 +11,18 @@
   ``altText``) or ``content.multiImage`` (several).
 * The post's URN comes from the ``x-restli-id`` header of the 201.
 
-"Did it land?": LinkedIn has no idempotency key. An organization's recent posts are listed
-(``q=author``) and matched on the exact commentary we sent and a creation time after the attempt
-began. A member's posts cannot be listed (``r_member_social`` is closed), so for a member author a
-re-send that LinkedIn answers with 422 ``DUPLICATE_POST`` after an unconfirmed attempt is taken as
-our own post (its URN is in the message).
+"Did it land?": LinkedIn has no idempotency key. An organization's posts are listed newest
+first (``q=author``, ``sortBy=CREATED``, 100 a page, ``start`` advanced page by page) back to the
+attempt's start less the clock-skew margin, and matched on the exact commentary we sent; a page
+limit reached first is :class:`OutcomeUnknown`, never "not found". A re-send that LinkedIn refuses
+as ``DUPLICATE_POST`` after an unknown outcome is ours if the post its message names is, read back
+(``GET /rest/posts/{urn}``): same author, same commentary, created in the window.
+
+A member's posts cannot be listed or read (``r_member_social`` is closed), and re-sending to learn
+from ``DUPLICATE_POST`` would post twice wherever LinkedIn accepts the duplicate. So a member
+publish saves ``createSentAttempt`` before its create: an interrupted attempt that never sent one
+is safely "not found"; one that did, or an earlier create with an unknown outcome, is
+:class:`OutcomeUnknown` (a person decides), never re-sent.
 """
 
 from __future__ import annotations
@@ -28,15 +35,18 @@ from urllib.parse import quote
 import httpx
 
 from socialpub.platforms._http import (
+    LookupTooDeep,
     ambiguous,
     mark_unconfirmed,
     new_client,
     retry_after_seconds,
+    send,
     transport_error,
     unconfirmed_since,
 )
 from socialpub.platforms.base import (
     MediaItem,
+    OutcomeUnknown,
     PermanentError,
     Published,
     PublishError,
@@ -47,7 +57,13 @@ from socialpub.platforms.base import (
 from socialpub.platforms.media import MediaFetcher
 from socialpub.platforms.settings import PlatformSettings
 
-__all__ = ["LinkedInAdapter", "author_urn", "escape_little_text", "little_text_to_plain"]
+__all__ = [
+    "CREATE_SENT",
+    "LinkedInAdapter",
+    "author_urn",
+    "escape_little_text",
+    "little_text_to_plain",
+]
 
 MAX_COMMENTARY = 3000
 MAX_ALT_TEXT = 4086
@@ -56,8 +72,10 @@ _HASHTAG = re.compile(r"(?:(?<=[\s(\[{\"'])|^)#(\w+)", re.UNICODE)
 _TEMPLATE = re.compile(r"\{hashtag\|\\?[#\uff03]\|((?:\\.|[^}])*)\}")
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 _DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
-_MATCH_WINDOW = 120.0
-"""Seconds before the attempt began that a listed post may carry (clock skew)."""
+PAGE_SIZE = 100
+"""Posts per page of the ``q=author`` finder (its largest ``count``)."""
+CREATE_SENT = "createSentAttempt"
+"""``platformState`` key (member authors): the attempt that was about to send its create."""
 
 
 def _escape_plain(text: str) -> str:
@@ -176,6 +194,8 @@ class LinkedInAdapter:
         commentary = escape_little_text(request.text)
         earlier = unconfirmed_since(request)
         if earlier is not None:
+            if _is_member(author):
+                raise _member_unknown(author)
             found = await self._find(token, author, commentary, since=earlier)
             if found is not None:
                 return found
@@ -193,9 +213,11 @@ class LinkedInAdapter:
         }
         if request.media:
             body["content"] = await self._content(token, author, request.media)
+        if _is_member(author):
+            await request.checkpoint({CREATE_SENT: request.attempt})
         try:
-            response = await self._http.post(
-                f"{self._base}/rest/posts", json=body, headers=self._headers(token)
+            response = await self._request(
+                "POST", f"{self._base}/rest/posts", json=body, headers=self._headers(token)
             )
         except httpx.HTTPError as exc:
             if ambiguous(exc):
@@ -218,6 +240,9 @@ class LinkedInAdapter:
             return await self._duplicate(request, token, author, commentary, earlier, error)
         raise error
 
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await send(self._http, method, url, deadline=self._settings.request_deadline_seconds, **kwargs)
+
     async def _duplicate(
         self,
         request: PublishRequest,
@@ -227,19 +252,64 @@ class LinkedInAdapter:
         earlier: float | None,
         error: PublishError,
     ) -> Published:
-        """LinkedIn refused identical content: ours from an unconfirmed attempt, or a real duplicate."""
+        """LinkedIn refused identical content: ours from an attempt whose outcome was unknown, or a
+        real duplicate (identical text already posted: permanent)."""
+        if _is_member(author):
+            raise PermanentError(
+                f"{error.message} (LinkedIn refuses a post identical to a recent one)",
+                code="linkedin_duplicate_post",
+            )
         found = await self._find(
             token, author, commentary, since=min(earlier or request.started_at, request.started_at)
         )
         if found is not None:
             return found
         match = _DUPLICATE_URN.search(error.message)
-        if earlier is not None and match and not author.startswith("urn:li:organization:"):
-            return self._published(match.group(0))
+        if earlier is not None and match:
+            confirmed = await self._confirm(token, author, commentary, match.group(0), since=earlier)
+            if confirmed is not None:
+                return confirmed
         raise PermanentError(
             f"{error.message} (LinkedIn refuses a post identical to a recent one)",
             code="linkedin_duplicate_post",
         )
+
+    async def _confirm(
+        self, token: str, author: str, commentary: str, urn: str, *, since: float
+    ) -> Published | None:
+        """Is the post a DUPLICATE_POST answer names our earlier create? Read it back: same author,
+        same commentary, created in the attempt's window. The listing may lag behind a create; the
+        post itself does not."""
+        headers = self._headers(token, json_body=False)
+        try:
+            response = await self._request(
+                "GET", f"{self._base}/rest/posts/{quote(urn, safe='')}", headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error("linkedin", "reading the duplicated post", exc) from exc
+        if response.status_code in (404, 410):
+            return None  # a "ghost" URN of a deleted post: nothing of ours is live
+        if response.status_code != 200:
+            error = map_error(response, "reading the duplicated post")
+            if isinstance(error, TransientError):
+                raise error
+            raise OutcomeUnknown(
+                f"linkedin: {urn} may be our earlier post but cannot be read back: {error.message}",
+                code="linkedin_duplicate_unconfirmed",
+            )
+        element = _json(response)
+        earliest_ms = (since - self._settings.lookup_clock_skew_seconds) * 1000
+        if element.get("author") == author and self._matches(element, commentary, earliest_ms):
+            return self._published(urn)
+        return None
+
+    @staticmethod
+    def _matches(element: dict[str, Any], commentary: str, earliest_ms: float) -> bool:
+        created = element.get("createdAt") or element.get("publishedAt") or 0
+        if not isinstance(created, int | float) or created < earliest_ms:
+            return False
+        theirs = str(element.get("commentary") or "")
+        return theirs == commentary or little_text_to_plain(theirs) == little_text_to_plain(commentary)
 
     def _published(self, urn: str) -> Published:
         return Published(urn, f"https://www.linkedin.com/feed/update/{urn}/")
@@ -257,7 +327,8 @@ class LinkedInAdapter:
     async def _upload(self, token: str, author: str, item: MediaItem) -> str:
         fetched = await self._media.fetch(item.url)
         try:
-            response = await self._http.post(
+            response = await self._request(
+                "POST",
                 f"{self._base}/rest/images?action=initializeUpload",
                 json={"initializeUploadRequest": {"owner": author}},
                 headers=self._headers(token),
@@ -273,7 +344,8 @@ class LinkedInAdapter:
                 "linkedin: initializeUpload answered without uploadUrl/image", code="linkedin_bad_answer"
             )
         try:
-            put = await self._http.put(
+            put = await self._request(
+                "PUT",
                 upload_url,
                 content=fetched.content,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": fetched.content_type},
@@ -289,32 +361,70 @@ class LinkedInAdapter:
     async def find_published(self, request: PublishRequest) -> Published | None:
         token = _token(request)
         author = author_urn(request.account_external_id)
-        since = min(unconfirmed_since(request) or request.started_at, request.started_at)
-        return await self._find(token, author, escape_little_text(request.text), since=since)
+        earlier = unconfirmed_since(request)
+        if _is_member(author):
+            if earlier is not None or request.platform_state.get(CREATE_SENT) == request.attempt:
+                raise _member_unknown(author)
+            return None  # the interrupted attempt never sent its create
+        since = min(earlier or request.started_at, request.started_at)
+        found = await self._find(token, author, escape_little_text(request.text), since=since)
+        if found is None:
+            # Not listed, but the interrupted create may have landed where the listing cannot
+            # show it yet: the re-send keeps this attempt's start, to look again and to recognise
+            # our own post in a DUPLICATE_POST answer.
+            await mark_unconfirmed(request)
+        return found
 
     async def _find(self, token: str, author: str, commentary: str, *, since: float) -> Published | None:
-        """Our post among the author's recent ones (organizations only; member posts are unlistable)."""
-        if not author.startswith("urn:li:organization:"):
-            return None
-        url = (
-            f"{self._base}/rest/posts?author={quote(author, safe='')}&q=author&count=20&sortBy=LAST_MODIFIED"
-        )
+        """Our post among an organization's posts created since ``since`` (less the clock-skew
+        margin), newest first, page by page; :class:`LookupTooDeep` if the page limit comes first."""
+        earliest_ms = (since - self._settings.lookup_clock_skew_seconds) * 1000
         headers = {**self._headers(token, json_body=False), "X-RestLi-Method": "FINDER"}
-        try:
-            response = await self._http.get(url, headers=headers)
-        except httpx.HTTPError as exc:
-            raise transport_error("linkedin", "listing recent posts", exc) from exc
-        if response.status_code != 200:
-            raise map_error(response, "listing recent posts")
-        plain = little_text_to_plain(commentary)
-        earliest_ms = (since - _MATCH_WINDOW) * 1000
-        for element in _json(response).get("elements") or []:
-            if not isinstance(element, dict) or not element.get("id"):
-                continue
-            created = element.get("createdAt") or element.get("publishedAt") or 0
-            if not isinstance(created, int | float) or created < earliest_ms:
-                continue
-            theirs = str(element.get("commentary") or "")
-            if theirs == commentary or little_text_to_plain(theirs) == plain:
-                return self._published(str(element["id"]))
-        return None
+        query = f"author={quote(author, safe='')}&q=author&count={PAGE_SIZE}&sortBy=CREATED"
+        start = 0
+        for _ in range(max(1, self._settings.lookup_max_pages)):
+            try:
+                response = await self._request(
+                    "GET", f"{self._base}/rest/posts?{query}&start={start}", headers=headers
+                )
+            except httpx.HTTPError as exc:
+                raise transport_error("linkedin", "listing recent posts", exc) from exc
+            if response.status_code != 200:
+                raise map_error(response, "listing recent posts")
+            body = _json(response)
+            elements = [e for e in body.get("elements") or [] if isinstance(e, dict) and e.get("id")]
+            for element in elements:
+                if self._matches(element, commentary, earliest_ms):
+                    return self._published(str(element["id"]))
+            oldest = min((_created(e) for e in elements), default=None)
+            if oldest is None or oldest < earliest_ms or not _has_next(body, len(elements)):
+                return None
+            start += len(elements)
+        raise LookupTooDeep("linkedin", self._settings.lookup_max_pages, since)
+
+
+def _is_member(author: str) -> bool:
+    return not author.startswith("urn:li:organization:")
+
+
+def _member_unknown(author: str) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"linkedin: an earlier create for {author} may have been published; LinkedIn lets no app "
+        "list or read a member's posts, and re-sending could post twice: check the profile",
+        code="linkedin_member_outcome_unknown",
+    )
+
+
+def _created(element: dict[str, Any]) -> float:
+    value = element.get("createdAt") or element.get("publishedAt") or 0
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _has_next(body: dict[str, Any], returned: int) -> bool:
+    """Does the finder have another page? Rest.li gives a ``next`` link; without links, a full page
+    may be followed by more."""
+    paging = body.get("paging") or {}
+    links = paging.get("links")
+    if isinstance(links, list):
+        return any(isinstance(link, dict) and link.get("rel") == "next" for link in links)
+    return returned >= int(paging.get("count") or PAGE_SIZE)

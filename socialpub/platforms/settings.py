@@ -48,6 +48,12 @@ class PlatformSettings:
     """Above this usage (the X-App-Usage / X-Business-Use-Case-Usage headers), calls are spaced out."""
     facebook_usage_stop_percent: float = 90.0
     """At or above this usage, publishing is deferred until the platform says access is regained."""
+    lookup_max_pages: int = 20
+    """Most pages of an account's recent posts one "did it land?" lookup reads (100 posts a page on
+    every platform). Past it the lookup answers "cannot tell" (``OutcomeUnknown``), never "not found"."""
+    lookup_clock_skew_seconds: float = 120.0
+    """How far before the attempt began a lookup still reads and matches posts: the platform's clock
+    and ours may disagree by this much."""
 
     @classmethod
     def from_env(cls) -> PlatformSettings:
@@ -78,4 +84,45 @@ class PlatformSettings:
             facebook_usage_stop_percent=float(
                 env("SOCIALPUB_FACEBOOK_USAGE_STOP_PERCENT", cls.facebook_usage_stop_percent)
             ),
+            lookup_max_pages=int(env("SOCIALPUB_LOOKUP_MAX_PAGES", cls.lookup_max_pages)),
+            lookup_clock_skew_seconds=float(
+                env("SOCIALPUB_LOOKUP_CLOCK_SKEW_SECONDS", cls.lookup_clock_skew_seconds)
+            ),
         )
+
+    # Worst-case durations, for the operator's claim lease: an interrupted attempt must not be
+    # resolved while its create may still be on its way to the platform.
+
+    @property
+    def request_deadline_seconds(self) -> float:
+        """Hard deadline of one platform HTTP request, headers and body (``timeout_seconds`` bounds
+        each phase and each read, so a slow-dripping answer alone could outlast it)."""
+        return 2 * self.timeout_seconds
+
+    def _lookup_seconds(self, *, paced: float = 0.0) -> float:
+        return self.lookup_max_pages * (self.request_deadline_seconds + paced)
+
+    def max_publish_seconds_for(self, platform: str) -> float:
+        """The longest one ``publish`` (or ``find_published``) call of ``platform``'s adapter can
+        take: every request it may make at its deadline, its downloads, pauses and polls."""
+        request = self.request_deadline_seconds
+        if platform == "linkedin":
+            # Look up (unconfirmed), images in parallel (download, initializeUpload, PUT), create,
+            # then on DUPLICATE_POST look up again and read the named post.
+            return 2 * self._lookup_seconds() + self.media_timeout_seconds + 2 * request + 2 * request
+        if platform == "facebook":
+            paced = 2.0  # Usage.pace: at most two seconds before each call
+            # Look up, unpublished photos in parallel, the create, a duplicate's second look-up.
+            return 2 * self._lookup_seconds(paced=paced) + 2 * (request + paced)
+        if platform == "instagram":
+            poll = self.instagram_poll_timeout_seconds + self.instagram_poll_interval_seconds + request
+            # Saved container: status + media lookup. New one: carousel items in parallel and their
+            # polls, the parent, its poll, the quota, media_publish, the permalink.
+            return request + self._lookup_seconds() + 2 * request + 2 * poll + 4 * request
+        return self.request_deadline_seconds
+
+    @property
+    def max_publish_seconds(self) -> float:
+        """The longest one adapter call can take on any platform (see :meth:`max_publish_seconds_for`);
+        a claim's lease must last at least this long plus a settle margin."""
+        return max(self.max_publish_seconds_for(p) for p in ("linkedin", "facebook", "instagram"))

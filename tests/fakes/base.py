@@ -11,6 +11,10 @@ A fault matches the next request(s) by method and path (a regular expression) an
 * ``commit_hang``: stores the post, calls ``on_commit`` (e.g. to SIGKILL the operator), then never
   answers until the client goes away.
 
+With ``every=n`` the fault skips matching requests and applies to every n-th one (``times`` counts
+the requests it applied to): ``Fault(kind="commit_drop", every=2, times=30)`` drops the answer of
+every second create, thirty times.
+
 ``latency`` delays every answer (for benchmarks).
 """
 
@@ -42,6 +46,9 @@ class Fault:
     commit: bool = False
     times: int = 1
     on_commit: Callable[[], None] | None = None
+    every: int = 1
+    matched: int = 0
+    """Matching requests seen so far (with ``every``, only every n-th is faulted)."""
 
 
 @dataclass
@@ -137,6 +144,9 @@ class FakeServer:
         with self._lock:
             for i, (m, pattern, fault) in enumerate(self._faults):
                 if m == method and pattern.search(path):
+                    fault.matched += 1
+                    if fault.matched % max(1, fault.every):
+                        continue
                     fault.times -= 1
                     if fault.times <= 0:
                         del self._faults[i]

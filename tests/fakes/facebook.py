@@ -7,6 +7,8 @@ photo, and that every ``attached_media`` id is an unpublished photo of the same 
 carry the real shapes (``{"id": "<page>_<post>"}``, ``{"id", "post_id"}``) and the usage
 headers (``X-App-Usage``, ``X-Business-Use-Case-Usage``) from :attr:`app_usage` and
 :attr:`page_usage`. The same message posted twice in a row on a Page is refused with 506.
+``/{page}/posts`` pages as Graph does (newest first, ``since``/``until``, ``limit`` at most 100,
+cursors and ``paging.next``; see :func:`tests.fakes.graph.page_of`); :meth:`seed` fills a Page.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.base import record_of
-from tests.fakes.graph import FakeGraph, as_bool, as_json, graph_error
+from tests.fakes.graph import FakeGraph, as_bool, as_json, graph_error, page_of
 
 
 def _graph_time(moment: float) -> str:
@@ -164,9 +166,16 @@ class FakeFacebook(FakeGraph):
         return out
 
     def _list(self, request: web.Request, page: str) -> web.Response:
-        since = float(request.query.get("since") or 0)
-        limit = int(request.query.get("limit") or 25)
         with self._lock:
-            mine = [p for p in self.posts if p["page"] == page and p["created_time"] >= since]
-        mine.sort(key=lambda p: p["created_time"], reverse=True)
-        return web.json_response({"data": [self._public(p) for p in mine[:limit]], "paging": {}})
+            mine = [p for p in self.posts if p["page"] == page]
+        return page_of(
+            request, mine, created=lambda p: p["created_time"], public=self._public, base_url=self.url
+        )
+
+    def seed(self, page: str, count: int, *, at: float | None = None, prefix: str = "Seeded") -> None:
+        """Store ``count`` posts on ``page`` created at ``at`` (default now), a millisecond apart."""
+        start = at if at is not None else time.time()
+        with self._lock:
+            for i in range(count):
+                self._new_post(page, message=f"{prefix} post {i}", link=None, attached_media=[])
+                self.posts[-1]["created_time"] = start + i / 1000

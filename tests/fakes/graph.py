@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from tests.fakes.base import FakeServer, bearer, record_of
 
 TOKEN_SUBCODES = {"expired": 463, "revoked": 460, "invalid": 467}
+MAX_LIMIT = 100
+"""Graph's largest page of an edge (``limit`` above it is clamped)."""
 
 
 def graph_error(
@@ -117,3 +122,60 @@ def as_json(value: str | None) -> Any:
         return json.loads(value)
     except ValueError:
         return value
+
+
+def _cursor(item_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": item_id}).encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value is not None else None
+
+
+def page_of(
+    request: web.Request,
+    items: Sequence[dict[str, Any]],
+    *,
+    created: Callable[[dict[str, Any]], float],
+    public: Callable[[dict[str, Any]], dict[str, Any]],
+    base_url: str,
+    default_limit: int = 25,
+) -> web.Response:
+    """One page of an edge the way Graph pages it: newest first, ``since`` / ``until`` (unix
+    seconds) filters, ``limit`` (at most :data:`MAX_LIMIT`), cursor paging with ``after`` /
+    ``before`` (opaque), and ``paging.next`` — the full URL of the next page, every parameter of
+    this request (the token too) kept — only while more items remain."""
+    query = request.query
+    try:
+        since = float(query["since"]) if query.get("since") else None
+        until = float(query["until"]) if query.get("until") else None
+        limit = min(int(query.get("limit") or default_limit), MAX_LIMIT)
+    except ValueError:
+        return graph_error(100, "(#100) since, until and limit must be numbers")
+    if limit < 1:
+        return graph_error(100, "(#100) limit must be positive")
+    chosen = [
+        i for i in items if (since is None or created(i) >= since) and (until is None or created(i) <= until)
+    ]
+    chosen.sort(key=lambda i: (created(i), str(i["id"])), reverse=True)
+    start = 0
+    if query.get("after"):
+        after = _uncursor(query["after"])
+        ids = [str(i["id"]) for i in chosen]
+        if after not in ids:
+            return graph_error(100, "(#100) The after cursor is invalid")
+        start = ids.index(after) + 1
+    page = chosen[start : start + limit]
+    paging: dict[str, Any] = {}
+    if page:
+        paging["cursors"] = {"before": _cursor(str(page[0]["id"])), "after": _cursor(str(page[-1]["id"]))}
+        if start + limit < len(chosen):
+            params = {k: v for k, v in query.items() if k not in ("after", "before")}
+            params["after"] = paging["cursors"]["after"]
+            paging["next"] = f"{base_url}{request.path}?{urlencode(params)}"
+    return web.json_response({"data": [public(i) for i in page], "paging": paging})

@@ -8,7 +8,9 @@ Containers start ``IN_PROGRESS`` and turn ``FINISHED`` after :attr:`polls_to_fin
 2207027), a carousel item, a published container, and any publish over :attr:`quota_total` in
 24 hours (9/2207042). With :attr:`fetch_media` on, ``image_url`` is downloaded (TLS not
 verified) and must be a JPEG of at most 8 MiB (36001/2207005, 36000/2207004); captions are at
-most 2200 characters and carousels take 2-10 children (100/2207028).
+most 2200 characters and carousels take 2-10 children (100/2207028). ``/{ig-user-id}/media``
+pages as Graph does (newest first, ``since``/``until``, ``limit`` at most 100, cursors and
+``paging.next``; see :func:`tests.fakes.graph.page_of`); :meth:`seed` fills an account.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.base import record_of
-from tests.fakes.graph import FakeGraph, as_bool, graph_error
+from tests.fakes.graph import FakeGraph, as_bool, graph_error, page_of
 
 
 def _ig_time(moment: float) -> str:
@@ -247,8 +249,27 @@ class FakeInstagram(FakeGraph):
         }
 
     def _list(self, request: web.Request, user: str) -> web.Response:
-        limit = int(request.query.get("limit") or 25)
         with self._lock:
             mine = [m for m in self.media if m["user"] == user]
-        mine.sort(key=lambda m: m["created"], reverse=True)
-        return web.json_response({"data": [self._public(m) for m in mine[:limit]], "paging": {}})
+        return page_of(request, mine, created=lambda m: m["created"], public=self._public, base_url=self.url)
+
+    def seed(self, user: str, count: int, *, at: float | None = None, prefix: str = "Seeded") -> None:
+        """Store ``count`` published media of ``user`` created at ``at`` (default now), 1 ms apart."""
+        start = at if at is not None else time.time()
+        with self._lock:
+            for i in range(count):
+                media_id = str(next(self._ids))
+                self.media.append(
+                    {
+                        "id": media_id,
+                        "user": user,
+                        "caption": f"{prefix} post {i}",
+                        "media_type": "IMAGE",
+                        "container": None,
+                        "children": [],
+                        "image_url": None,
+                        "alt_text": None,
+                        "created": start + i / 1000,
+                        "permalink": f"https://www.instagram.com/p/{media_id}/",
+                    }
+                )

@@ -6,8 +6,15 @@ What it checks, like LinkedIn: ``Authorization: Bearer`` with a known token (401
 ``X-Restli-Protocol-Version: 2.0.0``, the required post fields, image URNs that were initialized
 *and* uploaded, 2-20 images in ``multiImage``, and commentary of at most 3000 characters. It
 answers 201 with an empty body and the URN in ``x-restli-id``, refuses identical commentary by
-the same author with 422 DUPLICATE_POST, and emulates the little-text truncation: the visible
-text of a post ends at the first unescaped reserved character (``visible`` on the stored post).
+the same author with 422 DUPLICATE_POST (unless :attr:`refuse_duplicates` is off: LinkedIn's
+duplicate detection is not guaranteed, so tests also run against one that accepts them), and
+emulates the little-text truncation: the visible text of a post ends at the first unescaped
+reserved character (``visible`` on the stored post).
+
+The ``q=author`` finder pages like Rest.li: ``start`` / ``count`` (at most :data:`MAX_COUNT`,
+default 10), newest first by ``sortBy`` (``LAST_MODIFIED``, the default, or ``CREATED``), and
+``paging`` with ``start``, ``count`` and a ``next`` link while more posts remain. :meth:`seed`
+stores posts directly, to give an author more posts than one page holds.
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ from __future__ import annotations
 import itertools
 import time
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
 from tests.fakes.base import FakeServer, bearer, record_of
 
 ACTIVE_VERSIONS = frozenset({"202511", "202512", "202601", "202602"})
+MAX_COUNT = 100
+SORT_KEYS = {"LAST_MODIFIED": "lastModifiedAt", "CREATED": "createdAt"}
 RESERVED = frozenset("\\|{}@[]()<>#*_~")
 
 
@@ -70,6 +79,8 @@ class FakeLinkedIn(FakeServer):
         """token -> "valid" | "expired" | "revoked"."""
         self.posts: list[dict[str, Any]] = []
         self.images: dict[str, dict[str, Any]] = {}
+        self.refuse_duplicates = True
+        """Answer identical commentary by the same author with 422 DUPLICATE_POST."""
         self._ids = itertools.count(7_100_000_000_000_000_000)
 
     def reset(self) -> None:
@@ -78,6 +89,30 @@ class FakeLinkedIn(FakeServer):
             self.tokens.clear()
             self.posts.clear()
             self.images.clear()
+            self.refuse_duplicates = True
+
+    def seed(self, author: str, count: int, *, at: float | None = None, prefix: str = "Seeded") -> None:
+        """Store ``count`` posts by ``author`` created at ``at`` (default now), one millisecond apart."""
+        start = int((at if at is not None else time.time()) * 1000)
+        with self._lock:
+            for i in range(count):
+                self._store(author, f"{prefix} post {i}", None, "PUBLIC", start + i)
+
+    def _store(self, author: str, commentary: str, content: Any, visibility: str, now: int) -> dict[str, Any]:
+        post = {
+            "id": f"urn:li:share:{next(self._ids)}",
+            "author": author,
+            "commentary": commentary,
+            "visible": visible_text(commentary),
+            "content": content,
+            "visibility": visibility,
+            "lifecycleState": "PUBLISHED",
+            "createdAt": now,
+            "publishedAt": now,
+            "lastModifiedAt": now,
+        }
+        self.posts.append(post)
+        return post
 
     def grant(self, token: str) -> str:
         self.tokens[token] = "valid"
@@ -172,44 +207,41 @@ class FakeLinkedIn(FakeServer):
         if problem:
             return self._bad(problem)
         with self._lock:
-            for post in self.posts:
+            for post in self.posts if self.refuse_duplicates else ():
                 if post["author"] == author and post["commentary"] == commentary:
-                    urn = post["id"]
-                    return web.json_response(
-                        {
-                            "errorDetailType": "com.linkedin.common.error.BadRequest",
-                            "message": "com.linkedin.content.common.exception.BadRequestResponseException: "
-                            f"Content is a duplicate of {urn}",
-                            "errorDetails": {
-                                "inputErrors": [
-                                    {
-                                        "description": "Duplicate post is detected",
-                                        "input": {},
-                                        "code": "DUPLICATE_POST",
-                                    }
-                                ]
-                            },
-                            "status": 422,
-                        },
-                        status=422,
-                    )
-            urn = f"urn:li:share:{next(self._ids)}"
-            now = int(time.time() * 1000)
-            self.posts.append(
-                {
-                    "id": urn,
-                    "author": author,
-                    "commentary": commentary,
-                    "visible": visible_text(commentary),
-                    "content": body.get("content"),
-                    "visibility": body["visibility"],
-                    "lifecycleState": "PUBLISHED",
-                    "createdAt": now,
-                    "publishedAt": now,
-                    "lastModifiedAt": now,
-                }
+                    return self._duplicate(post["id"])
+            post = self._store(
+                author, commentary, body.get("content"), body["visibility"], int(time.time() * 1000)
             )
+            urn = post["id"]
         return web.Response(status=201, headers={"x-restli-id": urn, "x-linkedin-id": urn})
+
+    @staticmethod
+    def _member_read_denied(method: str) -> web.Response:
+        """Reading a member's posts needs ``r_member_social``, which LinkedIn no longer grants."""
+        return _error(
+            403,
+            f"Not enough permissions to access: partnerApiPostsExternal.{method}.20240501",
+            serviceErrorCode=100,
+            code="ACCESS_DENIED",
+        )
+
+    @staticmethod
+    def _duplicate(urn: str) -> web.Response:
+        return web.json_response(
+            {
+                "errorDetailType": "com.linkedin.common.error.BadRequest",
+                "message": "com.linkedin.content.common.exception.BadRequestResponseException: "
+                f"Content is a duplicate of {urn}",
+                "errorDetails": {
+                    "inputErrors": [
+                        {"description": "Duplicate post is detected", "input": {}, "code": "DUPLICATE_POST"}
+                    ]
+                },
+                "status": 422,
+            },
+            status=422,
+        )
 
     def _check_content(self, content: Any) -> str | None:
         if content is None:
@@ -247,12 +279,35 @@ class FakeLinkedIn(FakeServer):
         if request.query.get("q") != "author" or "author" not in request.query:
             return self._bad("q=author&author=<urn> is required", status=400)
         author = request.query["author"]
-        count = int(request.query.get("count", "10"))
+        if author.startswith("urn:li:person:"):
+            return self._member_read_denied("FINDER-author")
+        sort_by = request.query.get("sortBy", "LAST_MODIFIED")
+        if sort_by not in SORT_KEYS:
+            return self._bad(f"sortBy must be one of {sorted(SORT_KEYS)}", status=400)
+        try:
+            start = int(request.query.get("start", "0"))
+            count = min(int(request.query.get("count", "10")), MAX_COUNT)
+        except ValueError:
+            return self._bad("start and count must be integers", status=400)
+        if start < 0 or count < 1:
+            return self._bad("start must be >= 0 and count >= 1", status=400)
+        key = SORT_KEYS[sort_by]
         with self._lock:
             mine = [p for p in self.posts if p["author"] == author]
-        mine.sort(key=lambda p: p["lastModifiedAt"], reverse=True)
-        elements = [{k: v for k, v in p.items() if k != "visible"} for p in mine[:count]]
-        return web.json_response({"elements": elements, "paging": {"start": 0, "count": count}})
+        mine.sort(key=lambda p: (p[key], p["id"]), reverse=True)
+        page = mine[start : start + count]
+        elements = [{k: v for k, v in p.items() if k != "visible"} for p in page]
+        paging: dict[str, Any] = {"start": start, "count": count, "links": []}
+        if start + count < len(mine):
+            query = f"author={quote(author, safe='')}&q=author&sortBy={sort_by}"
+            paging["links"].append(
+                {
+                    "type": "application/json",
+                    "rel": "next",
+                    "href": f"/rest/posts?{query}&start={start + count}&count={count}",
+                }
+            )
+        return web.json_response({"elements": elements, "paging": paging})
 
     async def get_post(self, request: web.Request) -> web.Response:
         refused = self._auth(request)
@@ -262,6 +317,8 @@ class FakeLinkedIn(FakeServer):
         with self._lock:
             for post in self.posts:
                 if post["id"] == urn:
+                    if post["author"].startswith("urn:li:person:"):
+                        return self._member_read_denied("GET")
                     return web.json_response({k: v for k, v in post.items() if k != "visible"})
         return _error(404, f"post {urn} not found")
 
