@@ -4,31 +4,44 @@ Records are ConfigMaps in the caller's namespace (the Kubernetes API is the only
 named ``idem-<sha256(tenant|mode|key)[:40]>`` so that keys are scoped to a tenant and mode and
 any characters are safe. The protocol, after Stripe and the IETF draft:
 
-* **claim** by *creating* the record (``state: in-flight``, the request's fingerprint, the
-  time). Creation is atomic in the Kubernetes API, so of any number of concurrent retries, on
-  any number of replicas, exactly one wins and runs the handler.
+* **claim** by *creating* the record (``state: in-flight``, the request's fingerprint, who holds
+  it and until when). Creation is atomic in the Kubernetes API, so of any number of concurrent
+  retries, on any number of replicas, exactly one wins and runs the handler.
 * a loser reads the record: in flight → 409 ``idempotency_key_in_use`` (``Retry-After: 1``);
-  completed with another fingerprint → 422 ``idempotency_key_reused``; completed with the same
-  one → the stored status and body, byte for byte, with ``Idempotent-Replayed: true``.
-* an in-flight claim older than the lease (its replica died mid-request) and a completed record
-  older than the retention (24 h) are taken over by a ``resourceVersion``-conditional replace,
-  so again only one taker wins.
-* **complete** by storing the status and body. If the handler fails with a 4xx — nothing was
-  changed — the claim is deleted, so the client can fix the request and retry with the same key
-  (Stripe does not save requests that failed validation either). Other failures also release
-  the claim, best effort; see the note on :meth:`IdempotentRequest.respond`.
+  another fingerprint → 422 ``idempotency_key_reused``; completed with the same one → the
+  stored status and body, byte for byte, with ``Idempotent-Replayed: true``.
+* **a lease, renewed while the request runs.** The holder extends ``leaseUntil`` every quarter
+  lease; a holder that cannot renew stops its work before the lease runs out, so a lease never
+  expires under a request that is still running. Only an expired lease (its replica died, or
+  its holder gave up and expired it at once) can be taken over, by a ``resourceVersion``-
+  conditional replace, so again only one taker wins.
+* **a create first records what it creates.** Before writing anything, the holder stores the
+  name it will create (``resource: post-<id>``). From then on the claim is never released: any
+  failure only expires the lease, and whoever takes the claim over *resumes* the same creation
+  (reads the object by name, creates it only if absent, then its targets, then completes) —
+  so every retry, after a failure at any step, converges on one and the same post.
+* **complete** by storing the status and body. A request that fails before recording a
+  resource changed nothing, so the claim is deleted and a retry runs again.
+
+Every write to a record is conditional on the ``resourceVersion`` last seen. When the answer to
+a write is lost (the API server committed it, the connection dropped), the record is read back:
+if it holds exactly what was written, the write happened.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -42,6 +55,7 @@ from socialpub.kube.resources import CONFIGMAPS, LABEL_COMPONENT
 __all__ = [
     "MAX_KEY_LENGTH",
     "REPLAYED_HEADER",
+    "Claim",
     "IdempotencyStore",
     "IdempotentRequest",
     "fingerprint",
@@ -50,12 +64,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 MAX_KEY_LENGTH = 255
 IN_FLIGHT = "in-flight"
 COMPLETED = "completed"
 REPLAYED_HEADER = "Idempotent-Replayed"
 COMPONENT = "idempotency"
 SELECTOR = f"{LABEL_COMPONENT}={COMPONENT}"
+_WRITE_ATTEMPTS = 3
 
 
 def _json_bytes(payload: Any) -> bytes:
@@ -77,14 +94,45 @@ def record_name(tenant: str, mode: str, key: str) -> str:
     return "idem-" + hashlib.sha256(f"{tenant}|{mode}|{key}".encode()).hexdigest()[:40]
 
 
-@dataclass(frozen=True)
+def _in_use() -> Conflict:
+    return Conflict(
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        code="idempotency_key_in_use",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure after which the write may or may not have happened (or may work if retried)."""
+    return isinstance(exc, httpx.HTTPError) or (isinstance(exc, KubeError) and exc.status >= 500)
+
+
+class ClaimLost(Exception):
+    """Another request took this claim over (our lease had run out); it finishes the work."""
+
+
+@dataclass
 class Claim:
-    """This request owns the key until it completes or releases it."""
+    """This request holds the key until it completes, releases or expires it.
+
+    ``resource_version`` follows every write this request makes, so each one is conditional on
+    the record still being as this request last left it.
+    """
 
     namespace: str
     name: str
     resource_version: str
     data: dict[str, str]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
+
+    @property
+    def holder(self) -> str:
+        return self.data.get("holder", "")
+
+    @property
+    def resource(self) -> str | None:
+        """The name this request's creation has recorded (set before anything is created)."""
+        return self.data.get("resource") or None
 
 
 @dataclass(frozen=True)
@@ -98,10 +146,22 @@ class Stored:
 class IdempotencyStore:
     """Claims, completes and replays idempotency records in one namespace per tenant and mode."""
 
-    def __init__(self, client: KubeClient, *, ttl_seconds: int, lease_seconds: int) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        ttl_seconds: int,
+        lease_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._client = client
         self._ttl = timedelta(seconds=ttl_seconds)
         self._lease = timedelta(seconds=lease_seconds)
+        self._now = clock
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease.total_seconds()
 
     @staticmethod
     def _manifest(
@@ -116,88 +176,219 @@ class IdempotencyStore:
             metadata["resourceVersion"] = resource_version
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
+    def _lease_until(self) -> str:
+        return format_time(self._now() + self._lease)
+
+    async def _read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._client.get(CONFIGMAPS, name, namespace)
+        except NotFound:
+            return None
+
+    # Claiming.
+
     async def claim(
         self, namespace: str, name: str, fingerprint_: str, method: str, path: str
     ) -> Claim | Stored:
-        now = datetime.now(UTC)
-        data = {
-            "state": IN_FLIGHT,
-            "fingerprint": fingerprint_,
-            "method": method,
-            "path": path,
-            "claimedAt": format_time(now),
-        }
+        holder = secrets.token_hex(8)
         for _ in range(5):
+            now = self._now()
+            data = {
+                "state": IN_FLIGHT,
+                "fingerprint": fingerprint_,
+                "method": method,
+                "path": path,
+                "claimedAt": format_time(now),
+                "holder": holder,
+                "leaseUntil": self._lease_until(),
+            }
+            existing: dict[str, Any] | None
             try:
                 created = await self._client.create(
                     CONFIGMAPS, self._manifest(namespace, name, data), namespace
                 )
                 return Claim(namespace, name, created["metadata"]["resourceVersion"], data)
             except AlreadyExists:
-                pass
-            try:
-                existing = await self._client.get(CONFIGMAPS, name, namespace)
-            except NotFound:
+                existing = await self._read(namespace, name)
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                existing = await self._read(namespace, name)  # did our create happen?
+                if existing is not None and (existing.get("data") or {}).get("holder") == holder:
+                    return Claim(namespace, name, existing["metadata"]["resourceVersion"], existing["data"])
+            if existing is None:
                 continue  # released between our create and get: try to claim again
-            stored = existing.get("data") or {}
+            stored: dict[str, str] = existing.get("data") or {}
             rv = existing["metadata"]["resourceVersion"]
-            state = stored.get("state")
-            if not self._expired(stored, now):
+            expired = self._expired(stored, now)
+            resumable = stored.get("state") == IN_FLIGHT and bool(stored.get("resource"))
+            if not expired or resumable:
                 if stored.get("fingerprint") != fingerprint_:
                     raise UnprocessableEntity(
                         "this Idempotency-Key was used with a different request (method, path or body); "
                         "use a new key for a new request",
                         code="idempotency_key_reused",
                     )
-                if state == COMPLETED:
+                if stored.get("state") == COMPLETED:
                     return Stored(int(stored.get("status", "200")), stored.get("body", "").encode())
-                raise Conflict(
-                    "a request with this Idempotency-Key is still being processed; retry shortly",
-                    code="idempotency_key_in_use",
-                    headers={"Retry-After": "1"},
-                )
+                if not expired:
+                    raise _in_use()
+                # Resume: the same request, whose holder is gone, had recorded what it creates.
+                data = {**stored, "holder": holder, "leaseUntil": self._lease_until()}
             try:
                 replaced = await self._client.replace(CONFIGMAPS, self._manifest(namespace, name, data, rv))
                 return Claim(namespace, name, replaced["metadata"]["resourceVersion"], data)
             except (KubeConflict, NotFound):
                 continue
-        raise Conflict(
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-            code="idempotency_key_in_use",
-            headers={"Retry-After": "1"},
-        )
+        raise _in_use()
 
     def _expired(self, stored: dict[str, str], now: datetime) -> bool:
         """Whether a record may be taken over: a completed one past retention, an in-flight one
-        past its lease (its replica died), or anything unreadable."""
+        past its lease (its holder died or gave up), or anything unreadable."""
         state = stored.get("state")
         claimed = parse_time(stored.get("claimedAt"))
         completed = parse_time(stored.get("completedAt")) or claimed
         if state == COMPLETED and completed is not None and stored.get("status", "").isdigit():
             return now - completed > self._ttl
-        if state == IN_FLIGHT and claimed is not None:
+        lease_until = parse_time(stored.get("leaseUntil"))
+        if state == IN_FLIGHT and lease_until is not None:
+            return now >= lease_until
+        if state == IN_FLIGHT and claimed is not None:  # a record from before leases were renewed
             return now - claimed > self._lease
         return True
+
+    # Writing our own claim.
+
+    async def _write(self, claim: Claim, data: dict[str, str]) -> None:
+        """Replace the record with ``data`` if it is still as we left it; raise :class:`ClaimLost`
+        if someone else changed it. A lost answer is settled by reading the record back."""
+        async with claim.lock:
+            last: BaseException | None = None
+            for attempt in range(_WRITE_ATTEMPTS):
+                manifest = self._manifest(claim.namespace, claim.name, data, claim.resource_version)
+                try:
+                    written = await self._client.replace(CONFIGMAPS, manifest)
+                    claim.resource_version = written["metadata"]["resourceVersion"]
+                    claim.data = data
+                    return
+                except (KubeConflict, NotFound) as exc:
+                    last = exc
+                except Exception as exc:
+                    if not _transient(exc):
+                        raise
+                    last = exc
+                try:
+                    current = await self._read(claim.namespace, claim.name)
+                except Exception as exc:
+                    if not _transient(exc):
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    continue
+                found: dict[str, str] = (current or {}).get("data") or {}
+                if current is None or found.get("holder") != claim.holder or found.get("state") != IN_FLIGHT:
+                    if found == data:
+                        claim.resource_version = current["metadata"]["resourceVersion"] if current else ""
+                        claim.data = data
+                        return  # our completion landed; only its answer was lost
+                    raise ClaimLost(f"{claim.namespace}/{claim.name}")
+                claim.resource_version = current["metadata"]["resourceVersion"]
+                if found == data:
+                    claim.data = data
+                    return  # the write happened; only its answer was lost
+                # Still ours: an earlier write of ours landed after we stopped waiting for it.
+            assert last is not None
+            raise last
+
+    async def renew(self, claim: Claim) -> None:
+        await self._write(claim, {**claim.data, "leaseUntil": self._lease_until()})
+
+    async def record_resource(self, claim: Claim, resource: str) -> None:
+        """Store the name this request will create, before it creates it."""
+        await self._write(claim, {**claim.data, "resource": resource, "leaseUntil": self._lease_until()})
 
     async def complete(self, claim: Claim, status: int, body: bytes) -> None:
         data = {
             **claim.data,
             "state": COMPLETED,
-            "completedAt": format_time(datetime.now(UTC)),
+            "completedAt": format_time(self._now()),
             "status": str(status),
             "body": body.decode(),
         }
-        manifest = self._manifest(claim.namespace, claim.name, data, claim.resource_version)
+        data.pop("leaseUntil", None)
+        await self._write(claim, data)
+
+    async def abandon(self, claim: Claim) -> None:
+        """Give the claim up after a failure, best effort (else its lease runs out).
+
+        With nothing recorded nothing was created: the record is deleted and a retry runs anew.
+        With a resource recorded the claim must survive: its lease is expired at once, so the
+        next retry resumes the creation instead of waiting for the lease.
+        """
         try:
-            await self._client.replace(CONFIGMAPS, manifest)
-        except KubeError as exc:
-            # Our lease ran out and another request took the key over; its answer will stand.
-            logger.warning("idempotency.complete lost claim %s/%s: %s", claim.namespace, claim.name, exc)
+            current = await self._read(claim.namespace, claim.name)
+            if current is None:
+                return
+            data: dict[str, str] = current.get("data") or {}
+            if data.get("holder") != claim.holder or data.get("state") != IN_FLIGHT:
+                return
+            rv = current["metadata"]["resourceVersion"]
+            if data.get("resource"):
+                expired = {**data, "leaseUntil": format_time(self._now())}
+                await self._client.replace(
+                    CONFIGMAPS, self._manifest(claim.namespace, claim.name, expired, rv)
+                )
+            else:
+                await self._client.delete(CONFIGMAPS, claim.name, claim.namespace, resource_version=rv)
+        except Exception as exc:  # the lease runs out anyway
+            logger.warning("idempotency.abandon failed for %s/%s: %s", claim.namespace, claim.name, exc)
+
+    # Holding the lease while working.
+
+    async def hold(self, claim: Claim, work: Awaitable[T]) -> T:
+        """Run ``work`` while renewing the claim's lease; stop it before the lease could run out.
+
+        If a renewal finds the claim taken over, or renewals keep failing until the lease is
+        nearly over, ``work`` is cancelled and :class:`ClaimLost` raised: a lease never expires
+        under a request that is still running.
+        """
+        task: asyncio.Future[T] = asyncio.ensure_future(work)
+        lost: list[BaseException] = []
+        beat = asyncio.create_task(self._heartbeat(claim, task, lost), name=f"idempotency:{claim.name}")
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if lost:
+                raise ClaimLost(f"{claim.namespace}/{claim.name}") from lost[0]
+            raise
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _heartbeat(self, claim: Claim, task: asyncio.Future[Any], lost: list[BaseException]) -> None:
+        period = self.lease_seconds / 4
+        while not task.done():
+            await asyncio.sleep(period)
+            try:
+                await asyncio.wait_for(self.renew(claim), timeout=period)
+            except Exception as exc:
+                deadline = parse_time(claim.data.get("leaseUntil"))
+                if (
+                    isinstance(exc, ClaimLost)
+                    or deadline is None
+                    or (deadline - self._now() < timedelta(seconds=period * 1.5))
+                ):
+                    logger.warning("idempotency lease of %s/%s lost: %s", claim.namespace, claim.name, exc)
+                    lost.append(exc)
+                    task.cancel()
+                    return
+
+    # Retention.
 
     async def sweep(self) -> int:
         """Delete records past retention (plus a lease of slack), in every namespace; returns how many."""
         items, _ = await self._client.list(CONFIGMAPS, label_selector=SELECTOR)
-        cutoff = datetime.now(UTC) - self._ttl - self._lease
+        cutoff = self._now() - self._ttl - self._lease
         removed = 0
         for item in items:
             data = item.get("data") or {}
@@ -214,14 +405,6 @@ class IdempotencyStore:
                 pass  # changed or gone meanwhile: another replica's sweep, or a fresh claim
         return removed
 
-    async def release(self, claim: Claim) -> None:
-        try:
-            await self._client.delete(
-                CONFIGMAPS, claim.name, claim.namespace, resource_version=claim.resource_version
-            )
-        except Exception as exc:  # best effort: the lease expires anyway
-            logger.warning("idempotency.release failed for %s/%s: %s", claim.namespace, claim.name, exc)
-
 
 @dataclass
 class IdempotentRequest:
@@ -235,28 +418,73 @@ class IdempotentRequest:
     method: str
     path: str
 
+    async def _claim(self) -> Claim | Stored:
+        return await self.store.claim(self.namespace, self.record, self.fingerprint, self.method, self.path)
+
     async def respond(self, status: int, produce: Callable[[], Awaitable[BaseModel]]) -> Response:
         """Run ``produce`` at most once per key and answer ``status`` with its JSON.
 
-        Any failure releases the claim: a 4xx changed nothing, so a retry is safe and should
-        run again. After a 5xx a retry runs again as well; the handlers are written so that a
-        failure leaves nothing half-done that a second run would duplicate, except in the rare
-        case where the post was created and the answer then failed.
+        For a change that creates nothing (publishing): any failure releases the claim, and a
+        retry runs again (a conditional write either happened or not; running it again is what
+        the client asked for).
         """
         if self.key is None:
             return _json_response(status, _json_bytes((await produce()).model_dump(mode="json")))
-        outcome = await self.store.claim(
-            self.namespace, self.record, self.fingerprint, self.method, self.path
-        )
+        outcome = await self._claim()
         if isinstance(outcome, Stored):
             return _json_response(outcome.status, outcome.body, replayed=True)
+        return await self._finish(outcome, status, produce)
+
+    async def respond_create(
+        self,
+        status: int,
+        reserve: Callable[[], Awaitable[str]],
+        create: Callable[[str], Awaitable[BaseModel]],
+    ) -> Response:
+        """Create something exactly once per key, whatever fails and however often it is retried.
+
+        ``reserve`` checks the request and picks the name to create (no writes but the id
+        counter); ``create(name)`` makes that object if it is absent, and whatever belongs to it,
+        and answers it — it must be safe to run again. The name is recorded in the claim before
+        ``create`` runs; a retry that takes the claim over calls ``create`` with the same name.
+        """
+        if self.key is None:
+            return _json_response(
+                status, _json_bytes((await create(await reserve())).model_dump(mode="json"))
+            )
+        outcome = await self._claim()
+        if isinstance(outcome, Stored):
+            return _json_response(outcome.status, outcome.body, replayed=True)
+        claim = outcome
+
+        async def work() -> BaseModel:
+            name = claim.resource
+            if name is None:
+                name = await reserve()
+                await self.store.record_resource(claim, name)
+            return await create(name)
+
+        return await self._finish(claim, status, work)
+
+    async def _finish(
+        self, claim: Claim, status: int, produce: Callable[[], Awaitable[BaseModel]]
+    ) -> Response:
         try:
-            model = await produce()
+            model = await self.store.hold(claim, produce())
+        except ClaimLost:
+            raise _in_use() from None
         except BaseException:
-            await self.store.release(outcome)
+            await self.store.abandon(claim)
             raise
         body = _json_bytes(model.model_dump(mode="json"))
-        await self.store.complete(outcome, status, body)
+        try:
+            await self.store.complete(claim, status, body)
+        except Exception as exc:
+            # The work is done. A retry that finds the claim unfinished resumes it, which
+            # converges on the same object; the client gets its answer now.
+            logger.warning("idempotency.complete failed for %s/%s: %s", claim.namespace, claim.name, exc)
+            if not isinstance(exc, ClaimLost):
+                await self.store.abandon(claim)
         return _json_response(status, body)
 
 

@@ -14,8 +14,9 @@ class ApiSettings:
     """Kubeconfig to reach the Kubernetes API; ``None`` = ``$KUBECONFIG`` or the in-cluster account."""
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
-    idempotency_lease_seconds: int = 60
-    """An in-flight idempotency claim older than this is presumed abandoned (its api replica died)."""
+    idempotency_lease_seconds: float = 60
+    """How long an idempotency claim is held without renewal; its holder renews it every quarter
+    of this while the request runs, so only a claim whose replica died (or gave up) expires."""
     idempotency_sweep_seconds: float = 3600.0
     """How often expired idempotency records are deleted (any replica may do it; it is idempotent)."""
     startup_sync_seconds: float = 15.0
@@ -27,5 +28,5 @@ class ApiSettings:
             kubeconfig=os.environ.get("KUBECONFIG") or None,
             max_body_bytes=int(os.environ.get("SOCIALPUB_MAX_BODY_BYTES", 1024 * 1024)),
             idempotency_ttl_seconds=int(os.environ.get("SOCIALPUB_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
-            idempotency_lease_seconds=int(os.environ.get("SOCIALPUB_IDEMPOTENCY_LEASE_SECONDS", 60)),
+            idempotency_lease_seconds=float(os.environ.get("SOCIALPUB_IDEMPOTENCY_LEASE_SECONDS", 60)),
         )

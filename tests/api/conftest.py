@@ -17,9 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+import yaml
 
 from socialpub.api.app import create_app
 from socialpub.api.settings import ApiSettings
+from tests.api.kube_proxy import FaultProxy
 from tests.api.support import World, wait_for
 from tests.kube_harness import KubeHarness
 
@@ -110,4 +112,41 @@ def second_api_server(api_kube: KubeHarness, api_server: ApiServer) -> Iterator[
             wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="/readyz")
         yield server
     finally:
+        server.stop()
+
+
+PROXIED_LEASE_SECONDS = 2.0
+"""The idempotency lease of the api behind the fault proxy: short, so lease tests run quickly."""
+
+
+@pytest.fixture(scope="session")
+def kube_proxy(api_kube: KubeHarness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the embedded Kubernetes API (see kube_proxy.py)."""
+    proxy = FaultProxy(api_kube.url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+@pytest.fixture(scope="session")
+def proxied_api(
+    api_kube: KubeHarness, kube_proxy: FaultProxy, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """An api replica that reaches the Kubernetes API only through ``kube_proxy``."""
+    config = yaml.safe_load(api_kube.kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = kube_proxy.url  # same credentials, through the proxy
+    kubeconfig = Path(tmp_path_factory.mktemp("proxied-api")) / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig.chmod(0o600)
+    settings = ApiSettings(kubeconfig=str(kubeconfig), idempotency_lease_seconds=PROXIED_LEASE_SECONDS)
+    server = ApiServer(settings).start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="/readyz")
+        yield server
+    finally:
+        kube_proxy.clear()
+        kube_proxy.resume_watches()
         server.stop()

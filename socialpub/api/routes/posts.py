@@ -51,10 +51,14 @@ async def create_post(
     needs an image). Send an `Idempotency-Key` to make retries safe.
     """
 
-    async def produce() -> PostResponse:
-        return PostResponse(data=PostData(post=await posts_service.create(runtime, principal, payload)))
+    async def reserve() -> str:
+        return await posts_service.reserve(runtime, principal, payload)
 
-    return await idempotency.respond(201, produce)
+    async def create(name: str) -> PostResponse:
+        post = await posts_service.create_named(runtime, principal, payload, name)
+        return PostResponse(data=PostData(post=post))
+
+    return await idempotency.respond_create(201, reserve, create)
 
 
 @router.get(
@@ -107,6 +111,12 @@ async def update_post(
     Send `expected_updated_at` (the `updated_at` you read) to make the edit conditional: if the
     post changed meanwhile the answer is 409 `stale_object` and nothing is written. Posts that
     are publishing or done answer 409 `post_not_editable`.
+
+    Editing a draft needs `service.social.manage`. A scheduled post goes out with whatever it
+    holds when it falls due, so editing it needs `service.social.publish` as well: without it
+    the answer is 403 `insufficient_scope` with `details.required_scope`. The scope is checked
+    against the same read of the post that the write is conditional on, so a post scheduled
+    meanwhile is never changed by a key that may not publish.
     """
     return PostResponse(data=PostData(post=await posts_service.update(runtime, principal, post_id, changes)))
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from socialpub.api.deps import Principal
-from socialpub.api.errors import Conflict, NotFound
+from socialpub.api.errors import Conflict, Forbidden, NotFound
 from socialpub.api.runtime import Runtime
 from socialpub.api.schemas import (
     Post,
@@ -40,6 +40,7 @@ from socialpub.api.services.mapping import (
     object_id,
     post_from_object,
     post_manifest,
+    post_name,
     post_status,
     spec_media,
     spec_targets,
@@ -54,8 +55,19 @@ from socialpub.kube.client import AlreadyExists
 from socialpub.kube.client import Conflict as KubeConflict
 from socialpub.kube.client import NotFound as KubeNotFound
 from socialpub.kube.resources import ANNOTATION_UPDATED_AT, POSTS, TARGETS
+from socialpub.models.keys import Scope
 
-__all__ = ["create", "delete", "get", "list_posts", "publish", "targets", "update"]
+__all__ = [
+    "create",
+    "create_named",
+    "delete",
+    "get",
+    "list_posts",
+    "publish",
+    "reserve",
+    "targets",
+    "update",
+]
 
 _WRITE_ATTEMPTS = 8
 """Conditional writes retried on a fresh read when something else (the operator writing status,
@@ -147,18 +159,38 @@ async def _delete_target(runtime: Runtime, namespace: str, name: str) -> None:
 
 async def create(runtime: Runtime, principal: Principal, payload: PostCreate) -> Post:
     """A new draft post (and its targets)."""
+    return await create_named(runtime, principal, payload, await reserve(runtime, principal, payload))
+
+
+async def reserve(runtime: Runtime, principal: Principal, payload: PostCreate) -> str:
+    """Check a new post and pick its name (``post-<id>``); nothing but the id counter is written.
+
+    Split from :func:`create_named` so that an ``Idempotency-Key`` claim can record the name
+    before the post exists: every retry then creates that one post, never another.
+    """
     check_content(
         body=payload.body,
         media_count=len(payload.media),
         targets=[(t.account_id, t.override_body) for t in payload.targets],
         account=_account_lookup(runtime, principal),
     )
-    post_id = await runtime.ids.next(principal.namespace, "posts")
+    return post_name(await runtime.ids.next(principal.namespace, "posts"))
+
+
+async def create_named(runtime: Runtime, principal: Principal, payload: PostCreate, name: str) -> Post:
+    """The post ``name`` as ``payload`` describes it, and its targets: created if absent, else
+    the one that exists (a retry resuming an interrupted create). Safe to run any number of times."""
+    post_id = int(name.rpartition("-")[2])
+    if post_name(post_id) != name:
+        raise ValueError(f"not a post name: {name!r}")
     now = _now()
     manifest = post_manifest(
         post_id, body=payload.body, media=payload.media, targets=payload.targets, now=now
     )
-    created = await runtime.client.create(POSTS, manifest, principal.namespace)
+    try:
+        created = await runtime.client.create(POSTS, manifest, principal.namespace)
+    except AlreadyExists:
+        created = await runtime.client.get(POSTS, name, principal.namespace)
     runtime.posts.observe(created)
     await _ensure_targets(runtime, created)
     return post_from_object(created, now)
@@ -201,6 +233,7 @@ async def update(runtime: Runtime, principal: Principal, post_id: int, changes: 
                 code="post_not_editable",
                 details={"status": status.value},
             )
+        _check_may_edit(principal, post_id, status)
         current = updated_at(obj)
         if changes.expected_updated_at is not None and changes.expected_updated_at != current:
             raise Conflict(
@@ -240,6 +273,23 @@ async def update(runtime: Runtime, principal: Principal, post_id: int, changes: 
         await _ensure_targets(runtime, patched, previous=obj)
         return post_from_object(patched, now)
     raise _busy(post_id)
+
+
+def _check_may_edit(principal: Principal, post_id: int, status: PostStatus) -> None:
+    """A released post (scheduled) goes out with whatever it holds when it falls due, so changing
+    it is publishing: it needs the publish scope as well as manage. Drafts need manage only.
+
+    Decided on the very object whose ``resourceVersion`` the write is conditional on, so a post
+    that becomes scheduled after this read makes the write fail and the check runs again.
+    """
+    if status is PostStatus.DRAFT or Scope.PUBLISH in principal.scopes:
+        return
+    raise Forbidden(
+        f"post {post_id} is {status.value}: editing it changes what gets published, "
+        f"so this API key needs the scope {Scope.PUBLISH.value} as well",
+        code="insufficient_scope",
+        details={"required_scope": Scope.PUBLISH.value},
+    )
 
 
 async def publish(runtime: Runtime, principal: Principal, post_id: int, request: PublishRequest) -> Post:
