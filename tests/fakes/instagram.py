@@ -16,6 +16,7 @@ pages as Graph does (newest first, ``since``/``until``, ``limit`` at most 100, c
 from __future__ import annotations
 
 import itertools
+import re
 import ssl
 import time
 from datetime import UTC, datetime
@@ -116,8 +117,10 @@ class FakeInstagram(FakeGraph):
         record = record_of(request)
         media_type = (record.param("media_type") or "IMAGE").upper()
         caption = record.param("caption") or ""
-        if len(caption) > 2200:
-            return graph_error(36004, "The caption is too long", subcode=2207010)
+        if len(caption) > 2200 or len(re.findall(r"#\w+", caption)) > 30:
+            return graph_error(36004, "The caption is too long or has too many hashtags", subcode=2207010)
+        if len(re.findall(r"(?<![\w@])@[\w.]+", caption)) > 20:
+            return graph_error(100, "The caption has more than 20 @mentions", subcode=2207040)
         item = as_bool(record.param("is_carousel_item"), False)
         container: dict[str, Any] = {
             "user": user,

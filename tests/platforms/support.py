@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from socialpub.platforms.base import MediaItem, PublishRequest
+from socialpub.platforms.base import Adapter, MediaItem, Published, PublishRequest
 
 
 @dataclass
@@ -62,3 +62,10 @@ def again(previous: PublishRequest, saved: Saved, **changes: Any) -> PublishRequ
         started_at=time.time(),
         **changes,
     )
+
+
+async def resolve(adapter: Adapter, req: PublishRequest, saved: Saved) -> Published:
+    """What the operator does with an attempt interrupted mid-call: ask the platform whether it
+    landed (same attempt, what it saved), and only if not, the next attempt."""
+    found = await adapter.find_published(replace(req, platform_state=dict(saved.state)))
+    return found or await adapter.publish(again(req, saved))

@@ -9,13 +9,19 @@ import httpx
 import pytest
 
 from socialpub.platforms._graph import Usage
-from socialpub.platforms.base import Deferred, PermanentError, ReconnectError, TransientError
+from socialpub.platforms.base import (
+    Deferred,
+    OutcomeUnknown,
+    PermanentError,
+    ReconnectError,
+    TransientError,
+)
 from socialpub.platforms.facebook import first_link
 from socialpub.platforms.registry import PlatformAdapters
 from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.graph import graph_error_body
-from tests.platforms.support import again, request
+from tests.platforms.support import again, request, resolve
 
 PAGE = "104857600123"
 
@@ -223,3 +229,71 @@ async def test_request_problems_are_permanent(
     req, _ = fb(fakes, "hello")
     with pytest.raises(PermanentError):
         await adapters.facebook.publish(req)
+
+
+# "Did it land?" with more posts than one page.
+
+
+async def test_a_dropped_create_is_found_behind_more_than_a_page_of_newer_posts(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
+    req, saved = fb(fakes, "Ours, answer lost")
+    with pytest.raises(TransientError):
+        await adapters.facebook.publish(req)
+    fakes.facebook.seed(PAGE, 150)  # a burst landed after ours: ours is on the second page
+
+    published = await resolve(adapters.facebook, req, saved)
+
+    ours = [p for p in fakes.facebook.posts if p["message"] == "Ours, answer lost"]
+    assert len(ours) == 1, "published exactly once"
+    assert published.external_id == ours[0]["id"]
+    assert len(fakes.facebook.seen("POST", "/feed$")) == 1, "never re-sent"
+    first, second = fakes.facebook.seen("GET", f"/{PAGE}/posts$")
+    assert first.query["limit"] == "100"
+    assert int(first.query["since"]) <= int(req.started_at) - 120, "the clock-skew margin"
+    assert "after" in second.query, "followed paging.next"
+    assert second.query["since"] == first.query["since"]
+    assert second.query["access_token"] == "page-token"
+
+
+async def test_the_retry_after_a_dropped_answer_pages_too(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
+    req, saved = fb(fakes, "Retried after a timeout")
+    with pytest.raises(TransientError):
+        await adapters.facebook.publish(req)
+    fakes.facebook.seed(PAGE, 250)
+    published = await adapters.facebook.publish(again(req, saved))
+    [ours] = [p for p in fakes.facebook.posts if p["message"] == "Retried after a timeout"]
+    assert published.external_id == ours["id"]
+    assert len(fakes.facebook.seen("GET", f"/{PAGE}/posts$")) == 3
+
+
+async def test_the_lookup_reads_only_the_attempt_window(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = fb(fakes, "never sent")
+    fakes.facebook.seed(PAGE, 500, at=req.started_at - 3600)
+    assert await adapters.facebook.find_published(req) is None
+    [listing] = fakes.facebook.seen("GET", f"/{PAGE}/posts$")
+    assert listing.query["since"] == str(int(req.started_at - 120))
+
+
+async def test_a_lookup_that_hits_its_page_limit_cannot_tell(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings(lookup_max_pages=2))
+    try:
+        req, _ = fb(fakes, "Somewhere far down")
+        fakes.facebook.seed(PAGE, 250)
+        with pytest.raises(OutcomeUnknown) as caught:
+            await registry.facebook.find_published(req)
+        assert caught.value.code == "facebook_lookup_too_deep"
+        assert len(fakes.facebook.seen("GET", f"/{PAGE}/posts$")) == 2
+    finally:
+        await registry.aclose()
+
+
+async def test_a_next_link_to_another_host_is_not_followed(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    body = {"data": [{"id": f"{PAGE}_1", "message": "x"}], "paging": {"next": "https://evil.example/v25.0/x"}}
+    fakes.facebook.inject("GET", f"/{PAGE}/posts$", Fault(status=200, body=body))
+    req, _ = fb(fakes, "never sent")
+    with pytest.raises(TransientError) as caught:
+        await adapters.facebook.find_published(req)
+    assert caught.value.code == "facebook_bad_paging"

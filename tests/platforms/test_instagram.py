@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from socialpub.platforms.base import Deferred, PermanentError, ReconnectError, TransientError
+from socialpub.platforms.base import (
+    Deferred,
+    OutcomeUnknown,
+    PermanentError,
+    ReconnectError,
+    TransientError,
+)
 from socialpub.platforms.registry import PlatformAdapters
 from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.graph import graph_error_body
-from tests.platforms.support import Saved, again, request
+from tests.platforms.support import Saved, again, request, resolve
 
 USER = "17841400000000001"
 
@@ -229,3 +235,93 @@ async def test_find_published_without_a_published_container_is_none(
     with pytest.raises(Deferred):
         await adapters.instagram.publish(req)
     assert await adapters.instagram.find_published(again(req, saved)) is None
+
+
+# "Did it land?" with more media than one page.
+
+
+async def test_a_published_container_is_found_behind_more_than_a_page_of_newer_media(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+    req, saved = ig(fakes, "Ours, answer lost")
+    with pytest.raises(TransientError):
+        await adapters.instagram.publish(req)
+    fakes.instagram.seed(USER, 150)  # a burst landed after ours: ours is on the second page
+
+    published = await resolve(adapters.instagram, req, saved)
+
+    ours = [m for m in fakes.instagram.media if m["caption"] == "Ours, answer lost"]
+    assert len(ours) == 1, "published exactly once"
+    assert published.external_id == ours[0]["id"]
+    assert len(fakes.instagram.seen("POST", "/media_publish$")) == 1
+    first, second = fakes.instagram.seen("GET", f"/{USER}/media$")
+    assert first.query["limit"] == "100"
+    assert "since" in first.query
+    assert "after" in second.query, "followed paging.next"
+
+
+async def test_a_lookup_that_hits_its_page_limit_cannot_tell(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings(lookup_max_pages=2))
+    try:
+        fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+        req, saved = ig(fakes, "Somewhere far down")
+        with pytest.raises(TransientError):
+            await registry.instagram.publish(req)
+        fakes.instagram.seed(USER, 250)
+        with pytest.raises(OutcomeUnknown) as caught:
+            await registry.instagram.find_published(again(req, saved))
+        assert caught.value.code == "instagram_lookup_too_deep"
+    finally:
+        await registry.aclose()
+
+
+async def test_the_media_lookup_reads_only_since_the_container(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.instagram.seed(USER, 300, at=0)  # old media only: never read
+    fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+    req, saved = ig(fakes, "Found on the first page")
+    with pytest.raises(TransientError):
+        await adapters.instagram.publish(req)
+    assert await adapters.instagram.find_published(again(req, saved)) is not None
+    [listing] = fakes.instagram.seen("GET", f"/{USER}/media$")
+    assert float(listing.query["since"]) > 0
+
+
+# Caption limits, checked before sending (the api checks the same at create time).
+
+
+@pytest.mark.parametrize(
+    ("caption", "what"),
+    [
+        (" ".join(f"@user{i}" for i in range(21)), "20 @mentions"),
+        ("#" + "#".join(f"tag{i}" for i in range(31)), "30 hashtags"),
+        ("Glued " + "".join(f"#t{i}" for i in range(31)), "30 hashtags"),
+    ],
+    ids=["21-mentions", "31-glued-hashtags", "31-hashtags-glued-to-nothing-else"],
+)
+async def test_too_many_mentions_or_hashtags_are_refused_before_sending(
+    fakes: Fakes, adapters: PlatformAdapters, caption: str, what: str
+) -> None:
+    req, _ = ig(fakes, caption)
+    with pytest.raises(PermanentError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.code == "instagram_caption_rejected"
+    assert f"at most {what}" in caught.value.message
+    assert fakes.instagram.requests == []
+
+
+async def test_twenty_mentions_thirty_hashtags_and_emails_are_fine(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    caption = (
+        " ".join(f"@user{i}" for i in range(20))
+        + " "
+        + "".join(f"#t{i}" for i in range(30))
+        + " write to team@example.com or sales@example.com #2024"
+    )
+    req, _ = ig(fakes, caption)
+    await adapters.instagram.publish(req)
+    [media] = fakes.instagram.media
+    assert media["caption"] == caption

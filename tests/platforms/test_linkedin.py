@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from socialpub.platforms.base import PermanentError, ReconnectError, TransientError
+from socialpub.platforms.base import (
+    OutcomeUnknown,
+    PermanentError,
+    PublishRequest,
+    ReconnectError,
+    TransientError,
+)
 from socialpub.platforms.linkedin import LinkedInAdapter, escape_little_text, little_text_to_plain
 from socialpub.platforms.media import MediaFetcher
 from socialpub.platforms.registry import PlatformAdapters
 from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.linkedin import visible_text
-from tests.platforms.support import again, request
+from tests.platforms.support import Saved, again, request, resolve
 
 ORG = "5515715"
 AUTHOR = f"urn:li:organization:{ORG}"
@@ -245,19 +253,6 @@ async def test_a_real_duplicate_is_permanent(fakes: Fakes, adapters: PlatformAda
     assert "duplicate" in caught.value.message.lower()
 
 
-async def test_member_duplicate_after_an_unknown_outcome_is_our_post(
-    fakes: Fakes, adapters: PlatformAdapters
-) -> None:
-    token = fakes.linkedin.grant("member")
-    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
-    req, saved = request("linkedin", "urn:li:person:abc", "Members cannot list posts", token=token)
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
-    published = await adapters.linkedin.publish(again(req, saved))
-    assert published.external_id == fakes.linkedin.posts[0]["id"]
-    assert len(fakes.linkedin.posts) == 1
-
-
 async def test_validation_errors_are_permanent(fakes: Fakes, adapters: PlatformAdapters) -> None:
     body = {
         "errorDetailType": "com.linkedin.common.error.BadRequest",
@@ -298,3 +293,169 @@ async def test_unfetchable_media_is_permanent(fakes: Fakes, adapters: PlatformAd
         await adapters.linkedin.publish(req)
     assert caught.value.code == "media_not_https"
     assert fakes.linkedin.seen("POST", "^/rest/posts$") == []
+
+
+# "Did it land?" with more posts than one page, and the member accounts that cannot be listed.
+
+
+@pytest.mark.parametrize("refuses_duplicates", [True, False], ids=["refuses-duplicates", "accepts-them"])
+async def test_a_dropped_create_is_found_behind_more_than_a_page_of_newer_posts(
+    fakes: Fakes, adapters: PlatformAdapters, refuses_duplicates: bool
+) -> None:
+    fakes.linkedin.refuse_duplicates = refuses_duplicates
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = li(fakes, "Ours, answer lost")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    fakes.linkedin.seed(AUTHOR, 150)  # a burst landed after ours: ours is on the second page
+
+    published = await resolve(adapters.linkedin, req, saved)
+
+    ours = [p for p in fakes.linkedin.posts if p["visible"] == "Ours, answer lost"]
+    assert len(ours) == 1, "published exactly once"
+    assert published.external_id == ours[0]["id"]
+    assert len(fakes.linkedin.seen("POST", "^/rest/posts$")) == 1, "never re-sent"
+    pages = fakes.linkedin.seen("GET", "^/rest/posts$")
+    assert [(p.query["start"], p.query["count"], p.query["sortBy"]) for p in pages] == [
+        ("0", "100", "CREATED"),
+        ("100", "100", "CREATED"),
+    ]
+
+
+async def test_the_retry_after_a_dropped_answer_pages_too(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = li(fakes, "Retried after a timeout")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    fakes.linkedin.seed(AUTHOR, 250)
+    published = await adapters.linkedin.publish(again(req, saved))
+    [ours] = [p for p in fakes.linkedin.posts if p["visible"] == "Retried after a timeout"]
+    assert published.external_id == ours["id"]
+    assert len(fakes.linkedin.seen("GET", "^/rest/posts$")) == 3
+
+
+async def test_the_lookup_stops_at_the_attempt_start(fakes: Fakes, adapters: PlatformAdapters) -> None:
+    req, _ = li(fakes, "never sent")
+    fakes.linkedin.seed(AUTHOR, 500, at=req.started_at - 3600)  # an hour of older posts
+    assert await adapters.linkedin.find_published(req) is None
+    assert len(fakes.linkedin.seen("GET", "^/rest/posts$")) == 1, "the first page is already too old"
+
+
+async def test_a_lookup_that_hits_its_page_limit_cannot_tell(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings(lookup_max_pages=2))
+    try:
+        req, _ = li(fakes, "Somewhere far down")
+        fakes.linkedin.seed(AUTHOR, 250)
+        with pytest.raises(OutcomeUnknown) as caught:
+            await registry.linkedin.find_published(req)
+        assert caught.value.code == "linkedin_lookup_too_deep"
+        assert len(fakes.linkedin.seen("GET", "^/rest/posts$")) == 2
+    finally:
+        await registry.aclose()
+
+
+async def test_a_duplicate_answer_naming_our_unlisted_post_is_confirmed_and_published(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """The listing lags behind the create (the post is not listed yet); the re-send is refused as a
+    DUPLICATE_POST of our own post: read back, it is ours, so it is published, not dead-lettered."""
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = li(fakes, "Listed late")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    empty = {"elements": [], "paging": {"start": 0, "count": 100, "links": []}}
+    fakes.linkedin.inject("GET", "^/rest/posts$", Fault(status=200, body=empty, times=2))
+
+    published = await adapters.linkedin.publish(again(req, saved))
+
+    [post] = fakes.linkedin.posts
+    assert published.external_id == post["id"]
+    [read] = fakes.linkedin.seen("GET", "^/rest/posts/")
+    assert read.path == f"/rest/posts/{post['id']}"
+
+
+async def test_a_duplicate_of_an_older_post_after_an_unknown_outcome_is_still_permanent(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    first, _ = li(fakes, "Said before")
+    await adapters.linkedin.publish(first)
+    fakes.linkedin.posts[0]["createdAt"] -= 3_600_000
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=503, body={"status": 503, "message": "x"}))
+    req, saved = li(fakes, "Said before")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    with pytest.raises(PermanentError) as caught:
+        await adapters.linkedin.publish(again(req, saved))
+    assert caught.value.code == "linkedin_duplicate_post"
+    assert len(fakes.linkedin.posts) == 1
+
+
+MEMBER = "urn:li:person:abc123"
+
+
+def member(fakes: Fakes, text: str) -> tuple[PublishRequest, Saved]:
+    return request("linkedin", MEMBER, text, token=fakes.linkedin.grant("member-token"))
+
+
+@pytest.mark.parametrize("refuses_duplicates", [True, False], ids=["refuses-duplicates", "accepts-them"])
+async def test_member_create_with_a_lost_answer_is_unknown_never_resent(
+    fakes: Fakes, adapters: PlatformAdapters, refuses_duplicates: bool
+) -> None:
+    fakes.linkedin.refuse_duplicates = refuses_duplicates
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = member(fakes, "Members cannot be listed")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+
+    with pytest.raises(OutcomeUnknown) as caught:
+        await resolve(adapters.linkedin, req, saved)
+    assert caught.value.code == "linkedin_member_outcome_unknown"
+    with pytest.raises(OutcomeUnknown):
+        await adapters.linkedin.publish(again(req, saved))
+    assert len(fakes.linkedin.posts) == 1, "never posted twice"
+    assert len(fakes.linkedin.seen("POST", "^/rest/posts$")) == 1, "never re-sent"
+    assert fakes.linkedin.seen("GET", "^/rest/posts") == [], "members' posts cannot be read"
+
+
+async def test_member_attempt_killed_after_sending_its_create_is_unknown(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """The operator dies while the create is in flight: no ``unconfirmedSince`` was written, but
+    the create had been announced (``createSentAttempt``), so the outcome is unknown."""
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_hang", delay=10))
+    req, saved = member(fakes, "Killed mid-call")
+    call = asyncio.ensure_future(adapters.linkedin.publish(req))
+    for _ in range(200):
+        if fakes.linkedin.posts:
+            break
+        await asyncio.sleep(0.02)
+    call.cancel()  # what a SIGKILL leaves behind: the create sent, no answer recorded
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert saved.state == {"createSentAttempt": 1}
+
+    with pytest.raises(OutcomeUnknown):
+        await resolve(adapters.linkedin, req, saved)
+    assert len(fakes.linkedin.posts) == 1
+
+
+async def test_member_attempt_killed_before_its_create_is_safely_not_found(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """Killed before the create was sent (e.g. while uploading images): certainly not published, so
+    the re-send goes ahead and posts once."""
+    req, saved = member(fakes, "Killed while uploading")
+    published = await resolve(adapters.linkedin, req, saved)
+    [post] = fakes.linkedin.posts
+    assert published.external_id == post["id"]
+
+
+async def test_member_duplicate_on_a_first_attempt_is_permanent(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    first, _ = member(fakes, "Posted by hand earlier")
+    await adapters.linkedin.publish(first)
+    second, _ = member(fakes, "Posted by hand earlier")
+    with pytest.raises(PermanentError) as caught:
+        await adapters.linkedin.publish(second)
+    assert caught.value.code == "linkedin_duplicate_post"
