@@ -122,7 +122,7 @@ PROXIED_LEASE_SECONDS = 2.0
 @pytest.fixture(scope="session")
 def kube_proxy(api_kube: KubeHarness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultProxy]:
     """A fault-injecting proxy in front of the embedded Kubernetes API (see kube_proxy.py)."""
-    proxy = FaultProxy(api_kube.url).start()
+    proxy = FaultProxy(api_kube.url, tls=api_kube.tls).start()
     try:
         yield proxy
     finally:
@@ -135,8 +135,8 @@ def proxied_api(
 ) -> Iterator[ApiServer]:
     """An api replica that reaches the Kubernetes API only through ``kube_proxy``."""
     config = yaml.safe_load(api_kube.kubeconfig.read_text())
-    for cluster in config["clusters"]:
-        cluster["cluster"]["server"] = kube_proxy.url  # same credentials, through the proxy
+    for cluster in config["clusters"]:  # the same token, through the proxy (which does the TLS)
+        cluster["cluster"] = {"server": kube_proxy.url}
     kubeconfig = Path(tmp_path_factory.mktemp("proxied-api")) / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
     kubeconfig.chmod(0o600)
@@ -150,3 +150,16 @@ def proxied_api(
         kube_proxy.clear()
         kube_proxy.resume_watches()
         server.stop()
+
+
+@pytest.fixture
+def proxied_world(api_kube: KubeHarness, proxied_api: ApiServer, kube_proxy: FaultProxy) -> Iterator[World]:
+    """A fresh tenant, served by the api behind the fault proxy (faults cleared afterwards)."""
+    name = f"f{os.getpid() % 10000}-{next(_tenants)}-{int(time.time() * 1000) % 100000}"
+    world = World(api_kube, proxied_api.url, name)
+    try:
+        yield world
+    finally:
+        kube_proxy.clear()
+        kube_proxy.resume_watches()
+        world.close()

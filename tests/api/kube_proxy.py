@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -62,10 +63,12 @@ class Rule:
 class FaultProxy:
     """Listens on 127.0.0.1 (a free port) in its own thread and event loop."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, tls: ssl.SSLContext | None = None) -> None:
+        """Forward to ``upstream``, over TLS with ``tls`` when it is ``https``; serve plain HTTP."""
         parts = urllib.parse.urlsplit(upstream)
         self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._tls = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
         self._host_header = parts.netloc
         self.seen: list[Seen] = []
         self._rules: list[Rule] = []
@@ -168,7 +171,7 @@ class FaultProxy:
             kept = [(k, v) for k, v in headers if k.strip().lower() not in ("host", "connection")]
             request = f"{method} {target} {version}\r\nHost: {self._host_header}\r\nConnection: close\r\n"
             request += "".join(f"{k}:{v}\r\n" for k, v in kept) + "\r\n"
-            up_reader, up_writer = await asyncio.open_connection(self._host, self._port)
+            up_reader, up_writer = await asyncio.open_connection(self._host, self._port, ssl=self._tls)
             try:
                 up_writer.write(request.encode("latin-1") + body)
                 await up_writer.drain()

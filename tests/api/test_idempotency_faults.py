@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,22 +22,14 @@ from socialpub.api.idempotency import record_name
 from socialpub.api.services.mapping import parse_time
 from socialpub.kube.client import KubeClient
 from socialpub.kube.resources import CONFIGMAPS, GROUP, POSTS, TARGETS, VERSION
-from tests.api.conftest import PROXIED_LEASE_SECONDS, ApiServer
+from tests.api.conftest import PROXIED_LEASE_SECONDS
 from tests.api.kube_proxy import Action, FaultProxy, Seen
 from tests.api.support import World, kube_do, wait_for
-from tests.kube_harness import KubeHarness
 
 
 @pytest.fixture
-def world(api_kube: KubeHarness, proxied_api: ApiServer, kube_proxy: FaultProxy) -> Iterator[World]:
-    """A fresh tenant, served by the api behind the fault proxy."""
-    world = World(api_kube, proxied_api.url, f"f{time.monotonic_ns() % 10**9}")
-    try:
-        yield world
-    finally:
-        kube_proxy.clear()
-        kube_proxy.resume_watches()
-        world.close()
+def world(proxied_world: World) -> World:
+    return proxied_world
 
 
 def _payload(account: int) -> dict[str, Any]:
