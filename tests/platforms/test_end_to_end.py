@@ -1,6 +1,8 @@
 """End to end: live accounts added with ``socialpub accounts add`` (tokens encrypted in Secrets),
 a post created and published through the REST api with an ``sk_live_`` key, the real operator
-publishing it to the three fakes, and the fakes' stored posts matching the targets' ids.
+publishing it to the three fakes, and the fakes' stored posts matching the targets' ids. And a
+burst to one account per platform, with every second create's answer lost, through the real
+operator: each post on each platform exactly once.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from socialpub.kube.keys import create_key
 from socialpub.kube.resources import ACCOUNTS
 from socialpub.kube.tenants import ensure_tenant
 from socialpub.models.keys import Mode, Scope
+from socialpub.models.platforms import Platform
 from tests.api.conftest import ApiServer
+from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.kube_harness import KubeHarness
 from tests.operator.harness import OperatorProcess
 from tests.operator.scenarios import wait_for
-from tests.platforms.live import EXTERNAL_IDS, KEY_RING, operator_env
+from tests.platforms.live import EXTERNAL_IDS, KEY_RING, LiveWorld, driver, operator_env
 
 
 @pytest.fixture
@@ -142,3 +146,68 @@ def test_a_post_through_the_api_is_published_on_all_three(
     finally:
         operator.stop()
         kube.call(client.aclose())
+
+
+BURST = 60
+
+
+@pytest.mark.parametrize(
+    "refuses_duplicates", [True, False], ids=["li-refuses-duplicates", "li-accepts-them"]
+)
+def test_a_burst_with_every_second_answer_lost_publishes_each_post_once(
+    kube: KubeHarness, fakes: Fakes, tmp_path: Path, refuses_duplicates: bool
+) -> None:
+    """Issue 9, item 1: 60 posts to one LinkedIn organization and one Facebook Page, the answer
+    of every second create dropped after the platform stored the post. Each retry must find the
+    post that landed — behind more newer posts than one page of the account's list holds — and
+    never send it again (nor dead-letter it on a LinkedIn that refuses duplicates)."""
+    fakes.linkedin.refuse_duplicates = refuses_duplicates
+    client = KubeClient.from_config(str(kube.kubeconfig))
+    operator = OperatorProcess(kube.kubeconfig, tmp_path / "operator.log", **operator_env(fakes))
+    try:
+        operator.start()
+        world = LiveWorld.create_live(kube, client, fakes)
+        li_author = f"urn:li:organization:{EXTERNAL_IDS[Platform.LINKEDIN]}"
+        fb_page = EXTERNAL_IDS[Platform.FACEBOOK]
+        # Other posts of the same accounts, inside every attempt's window: the lookups page.
+        fakes.linkedin.seed(li_author, 150, prefix="Posted by someone else")
+        fakes.facebook.seed(fb_page, 150, prefix="Posted by someone else")
+        for fake, path in ((fakes.linkedin, "^/rest/posts$"), (fakes.facebook, "/feed$")):
+            fake.inject("POST", path, Fault(kind="commit_drop", every=2, times=BURST))
+        accounts = [world.accounts[Platform.LINKEDIN], world.accounts[Platform.FACEBOOK]]
+        bodies = {
+            driver(world).create_post(body=f"Burst post {i}", account_ids=accounts): i for i in range(BURST)
+        }
+
+        for name in bodies:
+            world.wait_settled(name, timeout=120)
+        assert len(fakes.linkedin.seen("POST", "^/rest/posts$")) == BURST, "none sent twice"
+        assert len(fakes.facebook.seen("POST", "/feed$")) == BURST, "none sent twice"
+
+        retried = 0
+        li_by_text = _by_text(fakes.linkedin.posts_by(li_author), "visible")
+        fb_by_text = _by_text(fakes.facebook.posts_of(fb_page), "message")
+        for name, i in bodies.items():
+            text = f"Burst post {i}"
+            assert len(li_by_text.get(text, [])) == 1, (
+                f"{text} on LinkedIn {len(li_by_text.get(text, []))} times"
+            )
+            assert len(fb_by_text.get(text, [])) == 1, (
+                f"{text} on Facebook {len(fb_by_text.get(text, []))} times"
+            )
+            li = world.target_status(name, Platform.LINKEDIN)
+            fb = world.target_status(name, Platform.FACEBOOK)
+            assert (li["state"], li["externalPostId"]) == ("published", li_by_text[text][0]["id"])
+            assert (fb["state"], fb["externalPostId"]) == ("published", fb_by_text[text][0]["id"])
+            retried += (li["attempts"] == 2) + (fb["attempts"] == 2)
+        assert retried == BURST, "every second create on each platform lost its answer and was looked up"
+    finally:
+        operator.stop()
+        kube.call(client.aclose())
+
+
+def _by_text(posts: list[dict[str, Any]], field: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for post in posts:
+        out.setdefault(str(post.get(field) or ""), []).append(post)
+    return out
