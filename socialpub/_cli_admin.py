@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from socialpub._cli_common import CliError, connect
-from socialpub.crypto import DecryptionError, KeyRing, associated_data
+from socialpub.crypto import (
+    DecryptionError,
+    KeyRing,
+    KeyRingError,
+    KeyRingFile,
+    KeyRingSourceSpec,
+    associated_data,
+    is_legacy,
+    keyring_source,
+    legacy_associated_data,
+)
 from socialpub.kube.accounts import (
     account_id,
     create_sandbox_account,
@@ -26,6 +36,7 @@ from socialpub.kube.accounts import (
 from socialpub.kube.client import KubeClient, NotFound
 from socialpub.kube.credentials import (
     KEYRING_SECRET,
+    LEGACY_TOKEN_REASON,
     account_connected_status,
     create_live_account,
     live_accounts,
@@ -34,9 +45,16 @@ from socialpub.kube.credentials import (
     write_keyring,
     write_token,
 )
-from socialpub.kube.keys import create_key, list_keys, revoke_key
+from socialpub.kube.keys import create_key, keys_namespace, list_keys, migrate_keys, revoke_key
 from socialpub.kube.resources import ACCOUNTS, SYSTEM_NAMESPACE
-from socialpub.kube.tenants import Tenant, check_tenant_name, ensure_tenant, get_tenant, list_tenants
+from socialpub.kube.tenants import (
+    Tenant,
+    check_tenant_name,
+    delete_tenant,
+    ensure_tenant,
+    get_tenant,
+    list_tenants,
+)
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
 
@@ -46,12 +64,15 @@ __all__ = [
     "accounts_disconnect",
     "accounts_list",
     "accounts_set_token",
+    "encryption_add_key",
     "encryption_init",
     "encryption_rotate",
     "keys_create",
     "keys_list",
+    "keys_migrate",
     "keys_revoke",
     "tenants_create",
+    "tenants_delete",
     "tenants_list",
 ]
 
@@ -97,6 +118,23 @@ async def tenants_list(args: argparse.Namespace) -> None:
     _table(("NAME", "DISPLAY NAME", "LIVE NAMESPACE", "SANDBOX NAMESPACE"), rows)
 
 
+async def tenants_delete(args: argparse.Namespace) -> None:
+    async with connect(args) as client:
+        await _tenant(client, args.name)
+        await migrate_keys(client)
+        tenant, revoked = await delete_tenant(client, args.name, delete_namespaces=args.delete_namespaces)
+    print(f"deleted tenant {tenant.name}; revoked {len(revoked)} key(s)")
+    namespaces = f"{tenant.live_namespace} and {tenant.sandbox_namespace}"
+    if args.delete_namespaces:
+        print(f"  deleting namespaces {namespaces} and everything in them")
+    else:
+        print(
+            f"  kept namespaces {namespaces}: posts already scheduled there still publish, and a tenant "
+            f"created again as {tenant.name!r} takes them over (--delete-namespaces removes them)",
+            file=sys.stderr,
+        )
+
+
 # keys
 
 
@@ -104,6 +142,7 @@ async def keys_create(args: argparse.Namespace) -> None:
     scopes = sorted({Scope(s) for s in args.scopes})
     async with connect(args) as client:
         await _tenant(client, args.tenant)
+        await migrate_keys(client)
         key, record = await create_key(client, tenant=args.tenant, mode=Mode(args.mode), scopes=scopes)
     print(key, flush=True)
     print(
@@ -116,6 +155,7 @@ async def keys_create(args: argparse.Namespace) -> None:
 async def keys_list(args: argparse.Namespace) -> None:
     async with connect(args) as client:
         await _tenant(client, args.tenant)
+        await migrate_keys(client)
         records = await list_keys(client, tenant=args.tenant)
     if args.output == "json":
         _json(
@@ -137,11 +177,18 @@ async def keys_list(args: argparse.Namespace) -> None:
     _table(("ID", "MODE", "SCOPES", "CREATED", "REVOKED"), rows)
 
 
+async def keys_migrate(args: argparse.Namespace) -> None:
+    async with connect(args) as client:
+        changed = await migrate_keys(client)
+    print(f"{changed} key record(s) moved or bound to their tenant (keys namespace {keys_namespace()})")
+
+
 async def keys_revoke(args: argparse.Namespace) -> None:
     if not _KEY_ID.match(args.key_id):
         raise CliError(f"{args.key_id!r} is not a key id (16 hex digits, as `socialpub keys list` shows)", 2)
     async with connect(args) as client:
         await _tenant(client, args.tenant)
+        await migrate_keys(client)
         try:
             record = await revoke_key(client, tenant=args.tenant, key_id_=args.key_id)
         except NotFound:
@@ -190,19 +237,34 @@ async def accounts_list(args: argparse.Namespace) -> None:
 # live accounts and the encryption key ring
 
 
-async def _key_ring(client: KubeClient) -> tuple[KeyRing, str | None, bool]:
-    """The key ring (``SOCIALPUB_ENCRYPTION_KEY`` first, else the Secret), its Secret's version,
-    and whether it came from the environment."""
-    env_ring = KeyRing.from_env()
-    if env_ring is not None:
-        return env_ring, None, True
+async def _key_ring(client: KubeClient) -> tuple[KeyRing, str | None, KeyRingSourceSpec]:
+    """The key ring from its configured source (the file, the environment, else the Secret), the
+    Secret's resourceVersion (``None`` unless it came from the Secret), and the source."""
+    try:
+        source = keyring_source()
+        if source.kind == "file":
+            assert source.path is not None
+            return KeyRingFile(source.path).get(), None, source
+    except KeyRingError as exc:
+        raise CliError(str(exc)) from None
+    if source.ring is not None:
+        return source.ring, None, source
     text, version = await read_keyring(client)
     if text is None:
         raise CliError(
-            "no encryption key: set SOCIALPUB_ENCRYPTION_KEY, or create the key ring with "
-            "`socialpub encryption init`"
+            "no encryption key: set SOCIALPUB_ENCRYPTION_KEYRING_FILE or SOCIALPUB_ENCRYPTION_KEY, or "
+            "create the development key ring with `socialpub encryption init`"
         )
-    return KeyRing.from_json(text), version, False
+    try:
+        return KeyRing.parse(text, where="the socialpub-encryption Secret"), version, source
+    except KeyRingError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _binding(account: dict[str, Any]) -> bytes:
+    """A live account's token binding: its namespace, uid and mode (see :mod:`socialpub.crypto`)."""
+    meta = account["metadata"]
+    return associated_data(namespace=str(meta["namespace"]), uid=str(meta["uid"]), mode=Mode.LIVE.value)
 
 
 def _read_token(path: str) -> bytes:
@@ -233,7 +295,7 @@ async def accounts_add(args: argparse.Namespace) -> None:
             platform=Platform(args.platform),
             external_id=external_id,
             display_name=display_name,
-            seal=lambda name: ring.encrypt(token, associated_data(tenant.name, name)),
+            seal=lambda account: ring.encrypt(token, _binding(account)),
         )
     print(account_id(account))
 
@@ -248,13 +310,24 @@ async def accounts_set_token(args: argparse.Namespace) -> None:
         except NotFound:
             raise CliError(f"tenant {tenant.name} has no live account {args.account_id}") from None
         ring, _, _ = await _key_ring(client)
-        await write_token(client, account, ring.encrypt(token, associated_data(tenant.name, name)))
+        await write_token(client, account, ring.encrypt(token, _binding(account)))
         status = account_connected_status(account, message="Reconnected; the new token is stored encrypted.")
         await client.patch(ACCOUNTS, name, {"status": status}, tenant.live_namespace, subresource="status")
     print(f"account {args.account_id} is active again; its waiting posts publish now", file=sys.stderr)
 
 
 async def encryption_init(args: argparse.Namespace) -> None:
+    try:
+        source = keyring_source()
+    except KeyRingError as exc:
+        raise CliError(str(exc)) from None
+    if source.kind != "secret":
+        print(
+            f"the key ring comes from {source.describe()}; `encryption init` creates only the "
+            "development Secret: nothing changed",
+            file=sys.stderr,
+        )
+        return
     async with connect(args) as client:
         text, _ = await read_keyring(client)
         if text is not None:
@@ -266,16 +339,39 @@ async def encryption_init(args: argparse.Namespace) -> None:
     print(f"created the key ring with key {ring.active} (Secret {SYSTEM_NAMESPACE}/{KEYRING_SECRET})")
 
 
+def _next_key_id(ring: KeyRing) -> str:
+    return f"k{max((int(k[1:]) for k in ring.keys if k[1:].isdigit()), default=0) + 1}"
+
+
+def encryption_add_key(args: argparse.Namespace) -> None:
+    """Print the key ring read from ``--from`` (or a new one) with a new key, made active.
+
+    For key rings kept outside the cluster: store the output in the secret store that feeds the
+    operator's mounted file, wait until the operator sees it, then run ``encryption rotate``.
+    """
+    if args.from_file:
+        ring = KeyRingFile(args.from_file).get() if args.from_file != "-" else None
+        if ring is None:
+            ring = KeyRing.parse(sys.stdin.read(), where="the key ring on stdin")
+        kid = _next_key_id(ring)
+        ring = KeyRing({**ring.keys, kid: KeyRing.generate(kid).keys[kid]}, kid)
+    else:
+        ring = KeyRing.generate("k1")
+    print(ring.to_json())
+    print(f"active key: {ring.active} (of {', '.join(sorted(ring.keys))})", file=sys.stderr)
+
+
 async def encryption_rotate(args: argparse.Namespace) -> None:
     async with connect(args) as client:
-        ring, version, from_env = await _key_ring(client)
+        ring, version, source = await _key_ring(client)
         if args.new_key:
-            if from_env:
+            if source.kind != "secret":
                 raise CliError(
-                    "the key ring comes from SOCIALPUB_ENCRYPTION_KEY: add the new key there (and in "
-                    "the operator's environment), then run rotate without --new-key"
+                    f"the key ring comes from {source.describe()}: add the new key there and make it "
+                    "active (`socialpub encryption add-key --from <current file>` prints such a ring), "
+                    "let the operator's file follow, then run `socialpub encryption rotate` without --new-key"
                 )
-            kid = f"k{max((int(k[1:]) for k in ring.keys if k[1:].isdigit()), default=0) + 1}"
+            kid = _next_key_id(ring)
             ring = KeyRing({**ring.keys, kid: KeyRing.generate(kid).keys[kid]}, kid)
             await write_keyring(client, ring.to_json(), resource_version=version)
             print(f"added key {kid} and made it active", file=sys.stderr)
@@ -290,14 +386,30 @@ async def encryption_rotate(args: argparse.Namespace) -> None:
                 total += 1
                 if not ring.needs_rotation(sealed):
                     continue
+                legacy = is_legacy(sealed)
                 try:
-                    fresh = ring.rotate(sealed, associated_data(tenant.name, name))
+                    fresh = ring.rotate(
+                        sealed, _binding(account), legacy_aad=legacy_associated_data(tenant.name, name)
+                    )
                 except DecryptionError as exc:
                     print(f"skipped {tenant.live_namespace}/{name}: {exc}", file=sys.stderr)
                     continue
                 await write_token(client, account, fresh)
                 rotated += 1
+                if legacy:
+                    await _reactivate_if_waiting(client, account)
     print(f"re-encrypted {rotated} of {total} token(s) under key {ring.active}")
+
+
+async def _reactivate_if_waiting(client: KubeClient, account: dict[str, Any]) -> None:
+    """An account the operator parked because its token was legacy (v1) is usable again."""
+    status = account.get("status") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    if ready.get("reason") != LEGACY_TOKEN_REASON:
+        return
+    fresh = account_connected_status(account, message="Token re-sealed for this account; usable again.")
+    meta = account["metadata"]
+    await client.patch(ACCOUNTS, meta["name"], {"status": fresh}, meta["namespace"], subresource="status")
 
 
 async def accounts_disconnect(args: argparse.Namespace) -> None:

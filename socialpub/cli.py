@@ -82,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("name", help="a DNS label of at most 40 characters; it prefixes the namespaces")
     t.add_argument("--display-name", help="human-readable name (default: the name)")
     command(tenants, "list", _cli_admin.tenants_list, "list tenants", listing)
+    t = command(
+        tenants,
+        "delete",
+        _cli_admin.tenants_delete,
+        "delete a tenant and revoke its keys (its namespaces are kept unless --delete-namespaces)",
+    )
+    t.add_argument("name")
+    t.add_argument(
+        "--delete-namespaces",
+        action="store_true",
+        help="also delete its live and sandbox namespaces and everything in them (accounts, posts, tokens)",
+    )
 
     keys = commands.add_parser("keys", help="API keys (stored only as hashes)").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -99,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     k = command(keys, "revoke", _cli_admin.keys_revoke, "revoke a key (the api refuses it within a second)")
     k.add_argument("--tenant", required=True)
     k.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `socialpub keys list` shows")
+    command(
+        keys,
+        "migrate",
+        _cli_admin.keys_migrate,
+        "move key records into the keys namespace and bind them to their tenant (keys commands do it too)",
+    )
 
     accounts = commands.add_parser("accounts", help="social accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -154,7 +172,18 @@ def _parser() -> argparse.ArgumentParser:
         encryption, "rotate", _cli_admin.encryption_rotate, "re-encrypt every token under the active key"
     )
     e.add_argument(
-        "--new-key", action="store_true", help="first add a new key to the ring and make it active"
+        "--new-key",
+        action="store_true",
+        help="first add a new key to the ring (the development Secret) and make it active",
+    )
+    e = command(
+        encryption,
+        "add-key",
+        _cli_admin.encryption_add_key,
+        "print a key ring with a new active key (for a key ring kept in a file or secret store)",
+    )
+    e.add_argument(
+        "--from", dest="from_file", help="the current key ring file ('-': stdin); default: a new ring"
     )
 
     webhooks = commands.add_parser(

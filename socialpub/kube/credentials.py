@@ -7,9 +7,11 @@ token in plaintext never reaches the Kubernetes API.
 * An account's token lives in the Secret ``<account>-credentials`` in the account's namespace,
   under ``data.token``, owned by the account (deleting the account deletes it), and named by
   the account's ``spec.credentialsSecretRef``.
-* The key ring (JSON, see :meth:`socialpub.crypto.KeyRing.from_json`) lives in the Secret
-  ``socialpub-encryption`` in ``socialpub-system`` under ``data.keyring``, unless the process has
-  ``SOCIALPUB_ENCRYPTION_KEY`` in its environment.
+* The key ring (JSON, see :meth:`socialpub.crypto.KeyRing.from_json`) comes from a mounted file
+  (``SOCIALPUB_ENCRYPTION_KEYRING_FILE``, the production setup) or the environment
+  (``SOCIALPUB_ENCRYPTION_KEY``); without either, from the Secret ``socialpub-encryption`` in
+  ``socialpub-system`` under ``data.keyring`` — the development default, kept beside the
+  ciphertexts it protects (see :mod:`socialpub.crypto`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "CREDENTIALS_COMPONENT",
     "KEYRING_KEY",
     "KEYRING_SECRET",
+    "LEGACY_TOKEN_REASON",
     "TOKEN_KEY",
     "account_connected_status",
     "create_live_account",
@@ -52,6 +55,9 @@ __all__ = [
 ]
 
 KEYRING_SECRET = "socialpub-encryption"
+LEGACY_TOKEN_REASON = "TokenNeedsResealing"
+"""The Ready reason the operator gives an account whose token is sealed under the old (v1)
+binding; ``socialpub encryption rotate`` re-seals such tokens and makes those accounts active."""
 KEYRING_KEY = "keyring"
 TOKEN_KEY = "token"
 CREDENTIALS_COMPONENT = "credentials"
@@ -195,12 +201,13 @@ async def create_live_account(
     platform: Platform,
     external_id: str,
     display_name: str,
-    seal: Callable[[str], str],
+    seal: Callable[[dict[str, Any]], str],
 ) -> dict[str, Any]:
     """Create an active live account in ``tenant``'s live namespace, its token sealed by ``seal``.
 
-    ``seal(account_name)`` returns the ciphertext (the account name is part of its associated
-    data). The account is written first, then its Secret (owned by it), then its status.
+    ``seal(account)`` gets the account as created and returns the ciphertext (its namespace and
+    uid are part of the associated data, so the account must exist first). The account is written
+    first, then its Secret (owned by it), then its status.
     """
     namespace = tenant.live_namespace
     await ensure_namespace(client, namespace, {LABEL_TENANT: tenant.name, LABEL_MODE: Mode.LIVE.value})
@@ -222,7 +229,7 @@ async def create_live_account(
         },
         namespace,
     )
-    await write_token(client, account, seal(name))
+    await write_token(client, account, seal(account))
     status = account_connected_status(account, message="Connected; the token is stored encrypted.")
     return await client.patch(ACCOUNTS, name, {"status": status}, namespace, subresource="status")
 

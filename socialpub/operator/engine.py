@@ -26,7 +26,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ from socialpub.kube.resources import (
     TARGETS,
 )
 from socialpub.kube.targets import target_manifest
+from socialpub.models.keys import Mode
 from socialpub.operator import decisions
 from socialpub.operator.live import unusable_account_status, waiting_status
 from socialpub.operator.settings import OperatorSettings
@@ -148,6 +149,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         live_adapter: Callable[[dict[str, Any]], Adapter] | None = None,
+        namespace_mode: Callable[[str], Awaitable[Mode | None]] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -155,6 +157,8 @@ class Engine:
         self._rng = rng or random.Random()
         self._sandbox = SandboxAdapter(delay_seconds=settings.sandbox_delay_seconds)
         self._live_adapter = live_adapter
+        self._namespace_mode = namespace_mode
+        """Live or sandbox, from which of a tenant's namespaces an account is in (operator.tenants)."""
         self.posts: dict[Key, dict[str, Any]] = {}
         self.targets: dict[Key, dict[str, Any]] = {}
         self.accounts: dict[Key, dict[str, Any]] = {}
@@ -663,9 +667,17 @@ class Engine:
 
     # Targets.
 
-    def _adapter_for(self, account: dict[str, Any]) -> Adapter:
-        if (account.get("spec") or {}).get("sandbox"):
+    async def _adapter_for(self, account: dict[str, Any]) -> Adapter:
+        """Simulated or real, decided by the account's namespace, never by its ``spec.sandbox``."""
+        namespace = str(account["metadata"]["namespace"])
+        mode = await self._namespace_mode(namespace) if self._namespace_mode else None
+        if mode is Mode.TEST:
             return self._sandbox
+        if mode is None:
+            raise _NoAdapter(
+                f"namespace {namespace} is not the live or the sandbox namespace of exactly one "
+                "SocialTenant: nothing is published from it"
+            )
         if self._live_adapter is None:
             raise _NoAdapter("no adapter for live accounts is configured in this operator")
         return self._live_adapter(account)
@@ -779,7 +791,7 @@ class Engine:
                 )
             return
         try:
-            adapter = self._adapter_for(account)
+            adapter = await self._adapter_for(account)
         except _NoAdapter as exc:
             await self._record(target, post, self._failure(attempts, "permanent", "no_adapter", str(exc)))
             return

@@ -19,6 +19,7 @@ from socialpub.kube.resources import GROUP, VERSION
 from socialpub.operator.engine import Engine
 from socialpub.operator.live import LiveAdapters
 from socialpub.operator.settings import OperatorSettings
+from socialpub.operator.tenants import Tenancy
 from socialpub.operator.webhooks import WebhookDispatcher
 
 __all__ = ["plain"]
@@ -77,9 +78,12 @@ async def start_engine(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.batching.batch_window = 0.02
     settings.batching.idle_timeout = 60
     client = KubeClient.from_config(ours.kubeconfig)
-    live = LiveAdapters.from_env(client)  # live accounts: platform adapters, tokens decrypted per call
+    tenancy = Tenancy(client)  # live or sandbox: which tenant namespace an account is in
+    await tenancy.prime()
+    memo.tenancy = tenancy
+    live = LiveAdapters.from_env(client, mode_of=tenancy.mode_of)  # tokens decrypted per call
     memo.live = live
-    engine = Engine(client, ours, live_adapter=live)
+    engine = Engine(client, ours, live_adapter=live, namespace_mode=tenancy.mode_of)
     await engine.start()
     webhooks = WebhookDispatcher(client, ours)
     await webhooks.start()
@@ -97,6 +101,9 @@ async def stop_engine(memo: kopf.Memo, **_: Any) -> None:
     if isinstance(engine, Engine):
         await engine.stop()
         await engine.client.aclose()
+    tenancy = getattr(memo, "tenancy", None)
+    if isinstance(tenancy, Tenancy):
+        tenancy.close()
     live = getattr(memo, "live", None)
     if isinstance(live, LiveAdapters):
         await live.aclose()
@@ -148,3 +155,24 @@ async def webhook_endpoint_event(event: Mapping[str, Any], memo: kopf.Memo, **_:
     webhooks = getattr(memo, "webhooks", None)
     if isinstance(webhooks, WebhookDispatcher):
         webhooks.observe("socialwebhookendpoints", event.get("type"), plain(event.get("object") or {}))
+
+
+@kopf.on.event(GROUP, VERSION, "socialtenants")
+async def tenant_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    """Keep the namespace → mode view current and write the tenant's status (operator.tenants)."""
+    tenancy = getattr(memo, "tenancy", None)
+    if isinstance(tenancy, Tenancy):
+        body = plain(event.get("object") or {})
+        tenancy.observe(event.get("type"), body)
+        if event.get("type") != "DELETED":
+            await tenancy.reconcile(str(body["metadata"]["name"]))
+
+
+@kopf.on.event("v1", "namespaces")
+async def namespace_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    """A tenant's namespace appeared or went: its Ready condition changes."""
+    tenancy = getattr(memo, "tenancy", None)
+    if isinstance(tenancy, Tenancy):
+        await tenancy.reconcile_namespace(
+            str(((event.get("object") or {}).get("metadata") or {}).get("name"))
+        )

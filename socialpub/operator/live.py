@@ -5,10 +5,15 @@ Secret and decrypts its token *at call time* (so a reconnected account's new tok
 once, and the plaintext lives only for the duration of one call; it is never logged), then hands
 the request to the platform's adapter.
 
-The key ring comes from ``SOCIALPUB_ENCRYPTION_KEY`` or the ``socialpub-encryption`` Secret; the
-Secret is read again when a ciphertext names a key the ring does not have yet (after a rotation).
-A token sealed for another tenant or account, or tampered with, does not decrypt: the account
-must be reconnected.
+The key ring (:class:`KeyRingSource`) follows its source, so a key removed from it stops
+decrypting promptly, without a restart: a mounted file (``SOCIALPUB_ENCRYPTION_KEYRING_FILE``)
+is checked for a change at every use; the ``socialpub-encryption`` Secret (the development
+default) is read again when the copy is older than ``SOCIALPUB_ENCRYPTION_KEYRING_MAX_AGE_SECONDS``
+(10 s) or names no key a ciphertext needs; ``SOCIALPUB_ENCRYPTION_KEY`` is fixed for the process.
+
+A token is bound to its account's namespace, uid and mode: one copied from another account, or
+sealed under the old (``v1``) binding, does not decrypt here and the account must be re-sealed
+(``socialpub encryption rotate``) or reconnected.
 """
 
 from __future__ import annotations
@@ -16,12 +21,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from socialpub.crypto import DecryptionError, KeyRing, associated_data
+from socialpub.crypto import (
+    DecryptionError,
+    KeyRing,
+    KeyRingError,
+    KeyRingFile,
+    associated_data,
+    is_legacy,
+    key_id,
+    keyring_source,
+)
 from socialpub.kube.client import KubeClient, NotFound
-from socialpub.kube.credentials import read_keyring, read_token
-from socialpub.kube.resources import LABEL_TENANT, NAMESPACES
+from socialpub.kube.credentials import LEGACY_TOKEN_REASON, read_keyring, read_token
+from socialpub.models.keys import Mode
 from socialpub.operator import decisions
 from socialpub.platforms.base import (
     Adapter,
@@ -32,7 +49,12 @@ from socialpub.platforms.base import (
 )
 from socialpub.platforms.registry import PlatformAdapters
 
-__all__ = ["KeyRingSource", "LiveAdapters", "unusable_account_status", "waiting_status"]
+__all__ = [
+    "KeyRingSource",
+    "LiveAdapters",
+    "unusable_account_status",
+    "waiting_status",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,40 +62,90 @@ _KEY_RETRY_SECONDS = 60.0
 
 
 class KeyRingSource:
-    """The encryption key ring: from the environment, or the Secret (re-read after a rotation)."""
+    """The encryption key ring as its source holds it now: a file, the environment, or the Secret."""
 
-    def __init__(self, client: KubeClient, *, env_ring: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        env_ring: KeyRing | None = None,
+        file: KeyRingFile | None = None,
+        max_age: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._env = env_ring
-        self._ring: KeyRing | None = env_ring
+        self._file = file
+        self._max_age = max_age
+        self._clock = clock
+        self._ring: KeyRing | None = None
+        self._version: str | None = None
+        self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_env(cls, client: KubeClient) -> KeyRingSource:
-        return cls(client, env_ring=KeyRing.from_env())
+    def from_env(cls, client: KubeClient, *, clock: Callable[[], float] = time.monotonic) -> KeyRingSource:
+        spec = keyring_source()
+        max_age = float(os.environ.get("SOCIALPUB_ENCRYPTION_KEYRING_MAX_AGE_SECONDS", 10))
+        if spec.kind == "file":
+            assert spec.path is not None
+            return cls(client, file=KeyRingFile(spec.path), max_age=max_age, clock=clock)
+        return cls(client, env_ring=spec.ring, max_age=max_age, clock=clock)
+
+    @property
+    def where(self) -> str:
+        if self._file is not None:
+            return f"the key ring file {self._file.path}"
+        if self._env is not None:
+            return "SOCIALPUB_ENCRYPTION_KEY"
+        return "the socialpub-encryption Secret"
 
     async def get(self, *, refresh: bool = False) -> KeyRing | None:
+        """The current key ring (``None`` if the Secret does not exist).
+
+        :class:`KeyRingError` if the file or the Secret holds no valid key ring.
+        """
+        if self._file is not None:
+            return self._file.get()
         if self._env is not None:
             return self._env
         async with self._lock:
-            if self._ring is None or refresh:
-                text, _ = await read_keyring(self._client)
-                self._ring = KeyRing.from_json(text) if text else None
+            now = self._clock()
+            stale = self._loaded_at is None or now - self._loaded_at >= self._max_age
+            if refresh or stale:
+                text, version = await read_keyring(self._client)
+                if text is None:
+                    self._ring = None
+                elif version != self._version or self._ring is None:
+                    self._ring = KeyRing.parse(text, where="the socialpub-encryption Secret")
+                self._version = version
+                self._loaded_at = now
             return self._ring
+
+
+NamespaceModes = Callable[[str], Awaitable[Mode | None]]
+"""``namespace -> mode`` as the tenants define it (:meth:`socialpub.operator.tenants.Tenancy.mode_of`)."""
 
 
 class LiveAdapters:
     """``live_adapter`` for the engine: account → adapter that decrypts the token per call."""
 
-    def __init__(self, client: KubeClient, platforms: PlatformAdapters, keys: KeyRingSource) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        platforms: PlatformAdapters,
+        keys: KeyRingSource,
+        *,
+        mode_of: NamespaceModes,
+    ) -> None:
         self._client = client
         self.platforms = platforms
         self._keys = keys
-        self._tenants: dict[str, str] = {}
+        self._mode_of = mode_of
 
     @classmethod
-    def from_env(cls, client: KubeClient) -> LiveAdapters:
-        return cls(client, PlatformAdapters(), KeyRingSource.from_env(client))
+    def from_env(cls, client: KubeClient, *, mode_of: NamespaceModes) -> LiveAdapters:
+        return cls(client, PlatformAdapters(), KeyRingSource.from_env(client), mode_of=mode_of)
 
     async def aclose(self) -> None:
         await self.platforms.aclose()
@@ -82,42 +154,46 @@ class LiveAdapters:
         platform = str((account.get("spec") or {}).get("platform") or "")
         return _AccountAdapter(self, account, self.platforms.for_platform(platform))
 
-    async def _tenant_of(self, namespace: str) -> str:
-        tenant = self._tenants.get(namespace)
-        if tenant is None:
-            ns = await self._client.get(NAMESPACES, namespace)
-            tenant = ((ns.get("metadata") or {}).get("labels") or {}).get(LABEL_TENANT)
-            if not tenant:
-                raise ReconnectError(
-                    f"namespace {namespace} names no tenant (label {LABEL_TENANT})",
-                    code="credentials_unreadable",
-                )
-            self._tenants[namespace] = tenant
-        return tenant
-
     async def token(self, account: dict[str, Any]) -> str:
         """The account's decrypted token, or :class:`ReconnectError` / :class:`TransientError`."""
         meta = account["metadata"]
+        mode = await self._mode_of(str(meta["namespace"]))
+        if mode is not Mode.LIVE:  # the engine never asks for these; a second line of defence
+            raise ReconnectError(
+                f"namespace {meta['namespace']} is not a tenant's live namespace: no token is used there",
+                code="credentials_unusable",
+            )
         try:
             sealed = await read_token(self._client, account)
         except NotFound as exc:
             raise ReconnectError(
                 f"the account's credentials are missing: {exc.message}", code="credentials_missing"
             ) from None
-        aad = associated_data(await self._tenant_of(meta["namespace"]), meta["name"])
-        ring = await self._keys.get()
-        if ring is not None and ring.needs_rotation(sealed) and _kid(sealed) not in ring.keys:
-            ring = await self._keys.get(refresh=True)
+        if is_legacy(sealed):
+            raise ReconnectError(
+                "the token was sealed before tokens were bound to their account's namespace and uid; "
+                "re-seal it with `socialpub encryption rotate`, or connect the account again",
+                code="credentials_legacy",
+            )
+        aad = associated_data(namespace=str(meta["namespace"]), uid=str(meta["uid"]), mode=mode.value)
+        try:
+            ring = await self._keys.get()
+            if ring is not None and key_id(sealed) not in ring.keys:
+                ring = await self._keys.get(refresh=True)  # a key added since the last read
+        except KeyRingError as exc:
+            raise TransientError(
+                str(exc), code="encryption_key_unreadable", retry_after=_KEY_RETRY_SECONDS
+            ) from None
         if ring is None:
             raise TransientError(
-                "no encryption key ring: set SOCIALPUB_ENCRYPTION_KEY or create the "
-                "socialpub-encryption Secret (socialpub encryption init)",
+                "no encryption key ring: set SOCIALPUB_ENCRYPTION_KEYRING_FILE or SOCIALPUB_ENCRYPTION_KEY, "
+                "or create the socialpub-encryption Secret (socialpub encryption init)",
                 code="encryption_key_missing",
                 retry_after=_KEY_RETRY_SECONDS,
             )
-        if _kid(sealed) not in ring.keys:
+        if key_id(sealed) not in ring.keys:
             raise TransientError(
-                f"the token is sealed with key {_kid(sealed)!r}, which the key ring does not hold",
+                f"the token is sealed with key {key_id(sealed)!r}, which {self._keys.where} does not hold",
                 code="encryption_key_unknown",
                 retry_after=_KEY_RETRY_SECONDS,
             )
@@ -125,14 +201,10 @@ class LiveAdapters:
             return ring.decrypt(sealed, aad).decode()
         except (DecryptionError, UnicodeDecodeError):
             raise ReconnectError(
-                "the stored token does not decrypt for this account; connect it again",
+                "the stored token does not decrypt for this account (it was sealed for another "
+                "account, namespace or mode, or altered); connect it again",
                 code="credentials_unreadable",
             ) from None
-
-
-def _kid(sealed: str) -> str:
-    parts = sealed.split(":", 2)
-    return parts[1] if len(parts) == 3 else ""
 
 
 class _AccountAdapter:
@@ -164,11 +236,14 @@ def unusable_account_status(account: dict[str, Any], error: ReconnectError, *, n
     status = account.get("status") or {}
     moment = decisions.format_time(now)
     message = f"{error.message} — reconnect the account; its posts wait for it."
+    reason = "TokenRevoked" if error.revoked else "TokenExpired"
+    if error.code == "credentials_legacy":
+        reason = LEGACY_TOKEN_REASON
     conditions = decisions.set_condition(
         status.get("conditions") or [],
         type="Ready",
         status="False",
-        reason="TokenRevoked" if error.revoked else "TokenExpired",
+        reason=reason,
         message=message,
         generation=int(meta.get("generation") or 1),
         now=moment,

@@ -29,6 +29,12 @@ EXTERNAL_IDS = {
 _tenants = itertools.count(1)
 
 
+def binding(account: dict[str, Any]) -> bytes:
+    """A live account's token binding (its namespace, uid and mode), as the CLI seals it."""
+    meta = account["metadata"]
+    return associated_data(namespace=meta["namespace"], uid=meta["uid"], mode="live")
+
+
 def operator_env(fakes: Fakes, **extra: str) -> dict[str, str]:
     return {
         **fakes.env(),
@@ -68,9 +74,7 @@ class LiveWorld(World):
                     platform=platform,
                     external_id=EXTERNAL_IDS[platform],
                     display_name=f"{name} {platform.value}",
-                    seal=lambda account_name, t=token: KEY_RING.encrypt(
-                        t.encode(), associated_data(tenant.name, account_name)
-                    ),
+                    seal=lambda account, t=token: KEY_RING.encrypt(t.encode(), binding(account)),
                 )
                 world.accounts[platform] = int(account["metadata"]["labels"][LABEL_ID])
             return world
@@ -91,7 +95,7 @@ class LiveWorld(World):
         async def run() -> None:
             account = await self.client.get(ACCOUNTS, f"account-{self.accounts[platform]}", self.namespace)
             name = account["metadata"]["name"]
-            sealed = KEY_RING.encrypt(token.encode(), associated_data(self.tenant.name, name))
+            sealed = KEY_RING.encrypt(token.encode(), binding(account))
             await write_token(self.client, account, sealed)
             status = account_connected_status(account, message="reconnected")
             await self.client.patch(ACCOUNTS, name, {"status": status}, self.namespace, subresource="status")

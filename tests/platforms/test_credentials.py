@@ -1,4 +1,6 @@
-"""Live accounts' tokens: encrypted by the CLI, decrypted by the operator per call, rotated."""
+"""Live accounts' tokens: encrypted by the CLI, decrypted by the operator per call, rotated;
+bound to the account's namespace, uid and mode; the key ring from a file, the environment or the
+Secret, followed by a running operator."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from typing import Any
 import pytest
 
 from socialpub.cli import main
-from socialpub.crypto import KeyRing, associated_data
+from socialpub.crypto import KeyRing, associated_data, legacy_associated_data
 from socialpub.kube.client import KubeClient
-from socialpub.kube.credentials import read_keyring, read_token
+from socialpub.kube.credentials import read_keyring, read_token, write_keyring, write_token
 from socialpub.kube.resources import ACCOUNTS, SECRETS
 from socialpub.kube.tenants import ensure_tenant
 from socialpub.operator.live import KeyRingSource, LiveAdapters
+from socialpub.operator.tenants import Tenancy
 from socialpub.platforms.base import ReconnectError, TransientError
 from socialpub.platforms.registry import PlatformAdapters
 from socialpub.platforms.settings import PlatformSettings
@@ -62,13 +65,26 @@ def account(kube: KubeHarness, client: KubeClient, account_id: int) -> dict[str,
     return obj
 
 
+def live_adapters(client: KubeClient, keys: KeyRingSource | None = None) -> LiveAdapters:
+    """The operator's live adapters, with its view of the tenants' namespaces."""
+    return LiveAdapters(
+        client,
+        PlatformAdapters(PlatformSettings()),
+        keys or KeyRingSource.from_env(client),
+        mode_of=Tenancy(client).mode_of,
+    )
+
+
+def binding(obj: dict[str, Any]) -> bytes:
+    meta = obj["metadata"]
+    return associated_data(namespace=meta["namespace"], uid=meta["uid"], mode="live")
+
+
 def token_of(
     kube: KubeHarness, client: KubeClient, obj: dict[str, Any], adapters: LiveAdapters | None = None
 ) -> str:
     keep = adapters is not None
-    live = adapters or LiveAdapters(
-        client, PlatformAdapters(PlatformSettings()), KeyRingSource.from_env(client)
-    )
+    live = adapters or live_adapters(client)
 
     async def go() -> str:
         try:
@@ -120,14 +136,14 @@ def test_add_rotate_and_reconnect(
     assert obj["status"]["state"] == "active"
     assert obj["status"]["lifecycleEvents"][0]["type"] == "social.account_connected"
     sealed = kube.call(read_token(client, obj))
-    assert sealed.startswith("v1:k1:")
+    assert sealed.startswith("v2:k1:")
     assert token_of(kube, client, obj) == "token-one"
     code, out, _ = run(capsys, kube, "accounts", "list", "--tenant", "acme", "-o", "json")
     assert code == 0
     assert {"live"} == {row["mode"] for row in __import__("json").loads(out)}
 
     # An operator that loaded the ring before the rotation picks up the new key when it meets it.
-    running = LiveAdapters(client, PlatformAdapters(PlatformSettings()), KeyRingSource.from_env(client))
+    running = live_adapters(client)
     assert token_of(kube, client, obj, running) == "token-one"
     code, out, err = run(capsys, kube, "encryption", "rotate", "--new-key")
     assert code == 0, err
@@ -137,7 +153,7 @@ def test_add_rotate_and_reconnect(
     assert (ring.active, sorted(ring.keys)) == ("k2", ["k1", "k2"])
     for account_id, token in ((first, "token-one"), (second, "token-two")):
         obj = account(kube, client, account_id)
-        assert kube.call(read_token(client, obj)).startswith("v1:k2:")
+        assert kube.call(read_token(client, obj)).startswith("v2:k2:")
         assert token_of(kube, client, obj) == token
     assert token_of(kube, client, account(kube, client, first), running) == "token-one"
     kube.call(running.aclose())
@@ -204,4 +220,206 @@ def test_a_key_the_ring_does_not_hold_is_transient(
     assert caught.value.code == "encryption_key_unknown"
     sealed = kube.call(read_token(client, obj))
     assert base64.urlsafe_b64decode(sealed.split(":", 2)[2])  # still the k9 ciphertext, untouched
-    assert other.decrypt(sealed, associated_data("acme", obj["metadata"]["name"])) == b"token-one"
+    assert other.decrypt(sealed, binding(obj)) == b"token-one"
+
+
+# Issue 9 item 9: a ciphertext is bound to its account's namespace, uid and mode.
+
+
+def _stolen(kube: KubeHarness, client: KubeClient, obj: dict[str, Any]) -> str:
+    secret = kube.call(client.get(SECRETS, f"{obj['metadata']['name']}-credentials", "acme-live"))
+    return str(secret["data"]["token"])
+
+
+def test_a_token_copied_to_the_same_name_in_the_sandbox_namespace_does_not_decrypt(
+    kube: KubeHarness,
+    client: KubeClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEY", KeyRing.generate("k1").to_json())
+    kube.call(ensure_tenant(client, "acme"))
+    live = account(kube, client, add_account(capsys, kube, tmp_path, "token-one"))
+    name = live["metadata"]["name"]
+    copy = kube.call(
+        client.create(
+            ACCOUNTS,
+            {
+                "apiVersion": ACCOUNTS.api_version,
+                "kind": ACCOUNTS.kind,
+                "metadata": {"name": name, "namespace": "acme-sandbox", "labels": live["metadata"]["labels"]},
+                "spec": {**live["spec"], "sandbox": False},
+            },
+            "acme-sandbox",
+        )
+    )
+    kube.call(
+        client.create(
+            SECRETS,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": f"{name}-credentials", "namespace": "acme-sandbox"},
+                "data": {"token": _stolen(kube, client, live)},
+            },
+            "acme-sandbox",
+        )
+    )
+    sealed = kube.call(read_token(client, copy))
+    ring = KeyRing.from_env()
+    assert ring is not None
+    with pytest.raises(Exception, match="does not match"):
+        ring.decrypt(sealed, binding(copy))  # the binding alone refuses it
+    with pytest.raises(ReconnectError) as caught:
+        token_of(kube, client, copy)  # and the operator never uses a token outside a live namespace
+    assert caught.value.code == "credentials_unusable"
+
+
+def test_a_token_kept_from_a_deleted_account_does_not_decrypt_for_its_namesake(
+    kube: KubeHarness,
+    client: KubeClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEY", KeyRing.generate("k1").to_json())
+    kube.call(ensure_tenant(client, "acme"))
+    old = account(kube, client, add_account(capsys, kube, tmp_path, "token-one"))
+    kept = base64.b64decode(_stolen(kube, client, old)).decode()
+    name = old["metadata"]["name"]
+    kube.call(client.delete(ACCOUNTS, name, "acme-live"))
+    recreated = kube.call(
+        client.create(
+            ACCOUNTS,
+            {
+                "apiVersion": ACCOUNTS.api_version,
+                "kind": ACCOUNTS.kind,
+                "metadata": {"name": name, "namespace": "acme-live", "labels": old["metadata"]["labels"]},
+                "spec": old["spec"],
+            },
+            "acme-live",
+        )
+    )
+    assert recreated["metadata"]["uid"] != old["metadata"]["uid"]
+    kube.call(write_token(client, recreated, kept))
+    with pytest.raises(ReconnectError) as caught:
+        token_of(kube, client, recreated)
+    assert caught.value.code == "credentials_unreadable"
+    assert "connect it again" in caught.value.message
+
+
+def test_a_legacy_token_is_refused_until_rotate_reseals_it(
+    kube: KubeHarness,
+    client: KubeClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ring = KeyRing.generate("k1")
+    monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEY", ring.to_json())
+    kube.call(ensure_tenant(client, "acme"))
+    obj = account(kube, client, add_account(capsys, kube, tmp_path, "token-one"))
+    name = obj["metadata"]["name"]
+    # What the CLI before issue 9 wrote: v1, bound to the tenant and the account's name only.
+    legacy = ring.encrypt(b"token-one", legacy_associated_data("acme", name)).replace("v2:", "v1:", 1)
+    kube.call(write_token(client, obj, legacy))
+    with pytest.raises(ReconnectError) as caught:
+        token_of(kube, client, obj)
+    assert caught.value.code == "credentials_legacy"
+    assert "socialpub encryption rotate" in caught.value.message
+    # The operator parks the account (Ready False, TokenNeedsResealing); rotate makes it usable.
+    parked = {"state": "expired", "conditions": [{
+        "type": "Ready", "status": "False", "reason": "TokenNeedsResealing", "message": "m",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }]}  # fmt: skip
+    kube.call(client.patch(ACCOUNTS, name, {"status": parked}, "acme-live", subresource="status"))
+    code, out, err = run(capsys, kube, "encryption", "rotate")
+    assert code == 0, err
+    assert "re-encrypted 1 of 1 token(s) under key k1" in out
+    assert kube.call(read_token(client, obj)).startswith("v2:k1:")
+    assert token_of(kube, client, obj) == "token-one"
+    assert (
+        account(kube, client, int(obj["metadata"]["labels"]["social.softsolz.uk/id"]))["status"]["state"]
+        == "active"
+    )
+
+
+# Issue 9 items 8 and 10d: the key ring from a file, and a running operator follows its source.
+
+
+def test_a_key_removed_from_the_secret_stops_decrypting_without_a_restart(
+    kube: KubeHarness,
+    client: KubeClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SOCIALPUB_ENCRYPTION_KEY", raising=False)
+    monkeypatch.delenv("SOCIALPUB_ENCRYPTION_KEYRING_FILE", raising=False)
+    kube.call(ensure_tenant(client, "acme"))
+    assert run(capsys, kube, "encryption", "init")[0] == 0
+    obj = account(kube, client, add_account(capsys, kube, tmp_path, "token-one"))
+    now = [1000.0]
+    running = live_adapters(client, KeyRingSource(client, max_age=10.0, clock=lambda: now[0]))
+    assert token_of(kube, client, obj, running) == "token-one"
+
+    text, version = kube.call(read_keyring(client))
+    ring = KeyRing.from_json(text)
+    replacement = KeyRing.generate("k2")  # k1 removed (say, it leaked), k2 the only key
+    kube.call(write_keyring(client, replacement.to_json(), resource_version=version))
+    now[0] += 11.0  # the next use after the copy's max age reads the Secret again
+    with pytest.raises(TransientError) as caught:
+        token_of(kube, client, obj, running)
+    assert caught.value.code == "encryption_key_unknown"
+    assert ring.decrypt(kube.call(read_token(client, obj)), binding(obj)) == b"token-one"  # k1 sealed it
+    kube.call(running.aclose())
+
+
+def test_the_key_ring_from_a_file_seals_decrypts_rotates_and_follows_the_file(
+    kube: KubeHarness,
+    client: KubeClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keyring_file = tmp_path / "keyring.json"
+    first = KeyRing.generate("k1")
+    keyring_file.write_text(first.to_json())
+    monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEYRING_FILE", str(keyring_file))
+    monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEY", KeyRing.generate("k9").to_json())  # the file wins
+    kube.call(ensure_tenant(client, "acme"))
+    code, _, err = run(capsys, kube, "encryption", "init")
+    assert code == 0
+    assert "keyring.json" in err
+    assert kube.call(read_keyring(client)) == (None, None)  # no Secret beside the ciphertexts
+
+    obj = account(kube, client, add_account(capsys, kube, tmp_path, "token-one"))
+    assert first.decrypt(kube.call(read_token(client, obj)), binding(obj)) == b"token-one"
+    running = live_adapters(client)
+    assert token_of(kube, client, obj, running) == "token-one"
+
+    # Rotation with a file: --new-key cannot write it, and says what to do instead.
+    code, _, err = run(capsys, kube, "encryption", "rotate", "--new-key")
+    assert code == 1
+    assert "add-key" in err
+    code, out, _ = run(capsys, kube, "encryption", "add-key", "--from", str(keyring_file))
+    assert code == 0
+    second = KeyRing.from_json(out)
+    assert (second.active, sorted(second.keys)) == ("k2", ["k1", "k2"])
+    keyring_file.write_text(out)
+    code, out, err = run(capsys, kube, "encryption", "rotate")
+    assert code == 0, err
+    assert "re-encrypted 1 of 1 token(s) under key k2" in out
+    assert token_of(kube, client, obj, running) == "token-one"
+
+    # Dropping k1 from the file is seen at the next use; a token still under k1 stops decrypting.
+    legacy_k1 = first.encrypt(b"token-two", binding(obj))
+    kube.call(write_token(client, obj, legacy_k1))
+    assert token_of(kube, client, obj, running) == "token-two"
+    keyring_file.write_text(KeyRing({"k2": second.keys["k2"]}, "k2").to_json())
+    with pytest.raises(TransientError) as caught:
+        token_of(kube, client, obj, running)
+    assert caught.value.code == "encryption_key_unknown"
+    assert "keyring.json" in caught.value.message
+    kube.call(running.aclose())
