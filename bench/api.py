@@ -47,7 +47,9 @@ def _serve_kube(state_dir: str, history: int, conn: Connection) -> None:
         await server.start()
         for doc in load_manifests(REPO / "crds"):
             await apply_manifest(server.cluster, server.registry, doc)
-        kubeconfig = write_kubeconfig(Path(state_dir) / "kubeconfig", server.url)
+        kubeconfig = write_kubeconfig(
+            Path(state_dir) / "kubeconfig", server.url, token=server.token, ca_pem=server.tls.ca_pem
+        )
         conn.send((server.url, str(kubeconfig)))
         await asyncio.Event().wait()
 
@@ -89,8 +91,8 @@ def _serve_api(kubeconfig: str, conn: Connection) -> None:
 # Seeding (through the Kubernetes API directly: fast, and not what is measured).
 
 
-async def _seed(kube_url: str, stored: int, concurrency: int) -> tuple[str, int]:
-    from socialpub.kube.client import KubeClient
+async def _seed(kubeconfig: str, stored: int, concurrency: int) -> tuple[str, int]:
+    from socialpub.kube.client import KubeClient, load_connection
     from socialpub.kube.ids import IDS_CONFIGMAP, allocate_id
     from socialpub.kube.keys import create_key
     from socialpub.kube.resources import (
@@ -104,7 +106,13 @@ async def _seed(kube_url: str, stored: int, concurrency: int) -> tuple[str, int]
     from socialpub.kube.tenants import ensure_tenant
     from socialpub.models.keys import Mode, Scope
 
-    client = KubeClient(kube_url, max_connections=concurrency)
+    conn = load_connection(kubeconfig)  # the token and CA the embedded server made
+    client = KubeClient(
+        conn.server,
+        headers={"Authorization": f"Bearer {conn.token}"},
+        verify=conn.ca_path or True,
+        max_connections=concurrency,
+    )
     try:
         tenant = await ensure_tenant(client, TENANT)
         namespace = tenant.namespace(Mode.TEST)
@@ -269,8 +277,8 @@ def main() -> None:
         kube.start()
         api: multiprocessing.process.BaseProcess | None = None
         try:
-            kube_url, kubeconfig = kube_end.recv()
-            key, account_id = asyncio.run(_seed(kube_url, args.stored, args.concurrency))
+            _, kubeconfig = kube_end.recv()
+            key, account_id = asyncio.run(_seed(kubeconfig, args.stored, args.concurrency))
             api_end, api_child = ctx.Pipe()
             api = ctx.Process(target=_serve_api, args=(kubeconfig, api_child))
             api.start()

@@ -194,8 +194,10 @@ async def main(count: int, concurrency: int, stored: int, latency_samples: int) 
                 kube.registry,
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
             )
-            connector = aiohttp.TCPConnector(limit=concurrency)
-            async with aiohttp.ClientSession(connector=connector) as session:
+            # The embedded server speaks TLS with its own CA; the bare one plain HTTP.
+            connector = aiohttp.TCPConnector(limit=concurrency, ssl=kube.tls.client_context())
+            auth = {"Authorization": f"Bearer {kube.token}"}  # the bare server ignores it
+            async with aiohttp.ClientSession(connector=connector, headers=auth) as session:
                 # Fill the embedded server with `stored` objects first (not timed).
                 await _run_concurrently(stored, concurrency, lambda i: _fill(session, kube.url, i))
                 kube_result = await _measure(

@@ -113,7 +113,9 @@ class Server:
             return server
 
         self.server = self._call(start())
-        write_kubeconfig(self.kubeconfig, self.server.url)
+        write_kubeconfig(
+            self.kubeconfig, self.server.url, token=self.server.token, ca_pem=self.server.tls.ca_pem
+        )
 
     def stop(self) -> None:
         if self.server is not None:

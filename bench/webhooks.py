@@ -35,6 +35,8 @@ from aiohttp import web
 from socialpub._cli_webhooks import add_endpoint
 from socialpub.embedded.kubeconfig import write_kubeconfig
 from socialpub.embedded.server import EmbeddedKubeServer, ServerSettings, apply_manifest, load_manifests
+from socialpub.embedded.statedir import load_or_create_token
+from socialpub.embedded.tls import CA_FILE
 from socialpub.kube.client import KubeClient
 from socialpub.kube.resources import ACCOUNTS, LABEL_ID
 from socialpub.kube.tenants import ensure_tenant
@@ -205,7 +207,13 @@ async def main(count: int, latency: float, concurrencies: list[int]) -> None:
         kube, kube_port = _start(_serve_kube, str(Path(tmp) / "state"))
         recv, recv_port = _start(_serve_receiver, latency)
         receiver = f"http://127.0.0.1:{recv_port}"
-        kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", f"http://127.0.0.1:{kube_port}")
+        state = Path(tmp) / "state"  # the server made its token and CA there
+        kubeconfig = write_kubeconfig(
+            Path(tmp) / "kubeconfig",
+            f"https://127.0.0.1:{kube_port}",
+            token=load_or_create_token(state),
+            ca_pem=(state / CA_FILE).read_text(),
+        )
         client = KubeClient.from_config(str(kubeconfig))
         try:
             print(f"webhook delivery: {count} events per run, receiver latency {latency * 1000:.0f} ms")

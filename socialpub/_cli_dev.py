@@ -25,7 +25,9 @@ from socialpub._cli_common import CliError, connect, default_crds_dir, default_p
 from socialpub.api.settings import ApiSettings
 from socialpub.kube.accounts import account_id, ensure_sandbox_account
 from socialpub.kube.client import KubeClient
-from socialpub.kube.keys import create_key, find_key
+from socialpub.kube.devstack import mark_dev_stack
+from socialpub.kube.keys import create_key, find_key, migrate_keys
+from socialpub.kube.resources import TENANTS
 from socialpub.kube.tenants import Tenant, ensure_tenant
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
@@ -127,10 +129,12 @@ async def _dev_key(client: KubeClient, path: Path) -> str:
     saved = path.read_text().strip() if path.exists() else ""
     if saved:
         record = await find_key(client, saved)
+        demo = await client.get(TENANTS, DEMO_TENANT)
         if (
             record is not None
             and record.active
             and record.tenant == DEMO_TENANT
+            and record.tenant_uid == demo["metadata"]["uid"]
             and record.mode is Mode.TEST
             and record.scopes == frozenset(Scope)
         ):
@@ -144,6 +148,7 @@ async def _dev_key(client: KubeClient, path: Path) -> str:
 async def seed_demo(client: KubeClient, key_file: Path) -> tuple[Tenant, list[dict[str, Any]], str]:
     """Tenant ``demo``, its three sandbox accounts and an all-scopes test key; idempotent."""
     tenant = await ensure_tenant(client, DEMO_TENANT, display_name="Demo")
+    await migrate_keys(client)  # records from before the keys namespace: the dev key keeps working
     accounts = [
         (await ensure_sandbox_account(client, tenant=tenant, platform=platform, display_name=name))[0]
         for platform, name in DEMO_ACCOUNTS
@@ -192,7 +197,9 @@ async def run_dev(
     try:
         for doc in load_manifests(crds_dir):
             await apply_manifest(server.cluster, server.registry, doc)
-        kubeconfig = write_kubeconfig(state_dir / "kubeconfig", server.url)
+        kubeconfig = write_kubeconfig(
+            state_dir / "kubeconfig", server.url, token=server.token, ca_pem=server.tls.ca_pem
+        )
         print(f"socialpub dev: embedded Kubernetes API on {server.url} (state in {state_dir})", flush=True)
         print(f"  export KUBECONFIG={kubeconfig.resolve()}", flush=True)
         print("  kubectl get crds; kubectl get social -A", flush=True)
@@ -200,6 +207,8 @@ async def run_dev(
         client = KubeClient.from_config(str(kubeconfig))
         try:
             tenant, accounts, key = await seed_demo(client, state_dir / "dev-key")
+            # The operator below delivers to local receivers; the CLI learns it from this mark.
+            await mark_dev_stack(client, webhook_allow_loopback=True)
         finally:
             await client.aclose()
         print(f"socialpub dev: tenant {tenant.name!r}, sandbox accounts in {tenant.sandbox_namespace}:")

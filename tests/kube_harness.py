@@ -10,12 +10,15 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from socialpub.embedded.kubeconfig import write_kubeconfig
 from socialpub.embedded.server import EmbeddedKubeServer, ServerSettings, apply_manifest, load_manifests
@@ -44,6 +47,31 @@ class KubeHarness:
         assert self.server is not None
         return self.server.url
 
+    @property
+    def token(self) -> str:
+        """The server's bearer token (what the kubeconfig carries)."""
+        assert self.server is not None
+        return self.server.token
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every raw HTTP request to the server needs, as kubectl would send it."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """A client TLS context trusting the server's CA (what the kubeconfig's CA data says)."""
+        assert self.server is not None
+        return self.server.tls.client_context()
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        """A raw httpx client of the server, presenting its token and trusting its CA."""
+        return httpx.Client(base_url=self.url, headers=self.auth, verify=self.tls, **kwargs)
+
+    def async_http(self, **kwargs: Any) -> httpx.AsyncClient:
+        """:meth:`http`, for async tests."""
+        return httpx.AsyncClient(base_url=self.url, headers=self.auth, verify=self.tls, **kwargs)
+
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run ``coro`` on the server's loop and wait for its result."""
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -59,7 +87,7 @@ class KubeHarness:
             return server
 
         self.server = self.call(_start())
-        write_kubeconfig(self.kubeconfig, self.url)
+        write_kubeconfig(self.kubeconfig, self.url, token=self.token, ca_pem=self.server.tls.ca_pem)
         return self
 
     def stop(self) -> None:

@@ -108,7 +108,7 @@ def in_cluster(kube: KubeHarness, work: Callable[[KubeClient], Awaitable[Any]]) 
     """Run ``work`` with a client of the embedded API (to set up, or to check what the CLI did)."""
 
     async def go() -> Any:
-        client = KubeClient(kube.url)
+        client = KubeClient.from_config(str(kube.kubeconfig))
         try:
             return await work(client)
         finally:

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-import os
+import base64
 from pathlib import Path
 
 import yaml
 
+from socialpub.embedded.statedir import write_private
+
 __all__ = ["write_kubeconfig"]
 
 
-def write_kubeconfig(path: Path, server_url: str, *, namespace: str = "default") -> Path:
-    """Write a kubeconfig with one context, ``socialpub``, pointing at ``server_url``.
+def write_kubeconfig(
+    path: Path, server_url: str, *, token: str, ca_pem: str, namespace: str = "default"
+) -> Path:
+    """Write a kubeconfig with one context, ``socialpub``, for ``server_url`` with ``token``.
 
-    The embedded server binds to loopback and needs no credentials, so the user entry is empty.
-    The file is written atomically (a half-written kubeconfig confuses every client).
+    ``ca_pem`` is the certificate of the CA that signed the server's (``certificate-authority-data``).
+
+    The token is the embedded server's bearer token (``users[].user.token``), which kubectl,
+    the ``kubernetes`` client and kopf send as ``Authorization: Bearer``. The file is the only
+    place it is handed out, so it is 0600 from the moment it exists, and written atomically (a
+    half-written kubeconfig confuses every client).
     """
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "socialpub", "cluster": {"server": server_url}}],
-        "users": [{"name": "socialpub", "user": {}}],
+        "clusters": [
+            {
+                "name": "socialpub",
+                "cluster": {
+                    "server": server_url,
+                    "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode(),
+                },
+            }
+        ],
+        "users": [{"name": "socialpub", "user": {"token": token}}],
         "contexts": [
             {
                 "name": "socialpub",
@@ -31,7 +47,4 @@ def write_kubeconfig(path: Path, server_url: str, *, namespace: str = "default")
         "preferences": {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return write_private(path, yaml.safe_dump(config, sort_keys=False))

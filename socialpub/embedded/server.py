@@ -2,8 +2,10 @@
 
 Parses Kubernetes API URLs and query options, hands the decision to :class:`Cluster`, and
 renders the result: JSON objects and lists, ``Table`` for kubectl, chunked watch streams, and a
-``kind: Status`` body for every error. It binds to loopback only and has no authentication:
-it is the embedded default for a laptop and for tests, not a production control plane.
+``kind: Status`` body for every error. It binds to loopback only and answers only requests that
+carry its bearer token, name it by its loopback address, and do not come from a web page (see
+:mod:`socialpub.embedded.access`): it is the embedded default for a laptop and for tests, not a
+production control plane.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +24,15 @@ import yaml
 from aiohttp import web
 
 from socialpub.embedded import discovery, openapi, protobuf
+from socialpub.embedded.access import AccessPolicy, loopback_hosts
 from socialpub.embedded.cluster import Cluster, WriteOptions, WriteResult
 from socialpub.embedded.errors import ApiError, status_body
 from socialpub.embedded.registry import Registry, ResourceType
 from socialpub.embedded.selectors import FieldSelector, LabelSelector, SelectorError
+from socialpub.embedded.statedir import ensure_private_dir, load_or_create_token, touch_private
 from socialpub.embedded.store import Store, encode_event
 from socialpub.embedded.tables import TableBuilder, wants_table
+from socialpub.embedded.tls import TlsIdentity, load_or_create_identity
 from socialpub.embedded.watching import Watcher, WatchHub
 
 __all__ = ["EmbeddedKubeServer", "ServerSettings", "apply_manifest", "load_manifests"]
@@ -71,6 +77,9 @@ class ServerSettings:
     """How many recent changes are kept for watches resuming from an older resourceVersion."""
     bookmark_interval: float = 60.0
     default_watch_timeout: float = 1800.0
+    token: str | None = None
+    """The bearer token clients must present; ``None``: the state directory's ``token`` file
+    (created on first start), or a random one for an in-memory server."""
 
 
 @dataclass
@@ -107,7 +116,7 @@ class EmbeddedKubeServer:
 
         server = EmbeddedKubeServer(Path(".socialpub"))
         await server.start()
-        print(server.url)      # http://127.0.0.1:<port>
+        print(server.url)      # https://127.0.0.1:<port>
         ...
         await server.stop()
     """
@@ -117,8 +126,15 @@ class EmbeddedKubeServer:
         self._state_dir = state_dir
         db = None
         if state_dir is not None:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            db = state_dir / "kube.sqlite3"
+            ensure_private_dir(state_dir)
+            db = touch_private(state_dir / "kube.sqlite3")  # SQLite gives -wal/-shm its mode
+        self.token = self.settings.token or (
+            load_or_create_token(state_dir) if state_dir is not None else secrets.token_urlsafe(32)
+        )
+        """What clients send as ``Authorization: Bearer …`` (written into the kubeconfig)."""
+        self.tls: TlsIdentity = load_or_create_identity(state_dir)
+        """The server's certificate and its CA (whose certificate the kubeconfig carries)."""
+        self._access: AccessPolicy | None = None
         self.store = Store(db, history=self.settings.history)
         self.registry = Registry()
         self.cluster = Cluster(self.store, self.registry)
@@ -129,7 +145,8 @@ class EmbeddedKubeServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
+        host = self.settings.host
+        return f"https://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     async def start(self) -> None:
         self.store.open()
@@ -139,11 +156,20 @@ class EmbeddedKubeServer:
         app.router.add_route("*", "/{tail:.*}", self._route)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            self.settings.host,
+            self.settings.port,
+            reuse_address=True,
+            ssl_context=self.tls.server_context(),
+        )
+        if self.settings.port:  # known already: serve clients that reconnect the moment it listens
+            self._access = AccessPolicy(self.token, loopback_hosts(self.settings.host, self.settings.port))
         await site.start()
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        self._access = AccessPolicy(self.token, loopback_hosts(self.settings.host, self.port))
         logger.info("embedded Kubernetes API listening on %s", self.url)
 
     async def stop(self) -> None:
@@ -162,6 +188,9 @@ class EmbeddedKubeServer:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
+            if self._access is None:
+                raise ApiError(503, "ServiceUnavailable", "the server is starting")
+            self._access.check(request.path.rstrip("/") or "/", request.headers)
             return await handler(request)
         except ApiError as error:
             return _error_response(error)
@@ -456,6 +485,7 @@ class EmbeddedKubeServer:
         if "Content-Type" not in request.headers and request.method != "PATCH":
             # kube-apiserver decodes a create/update without Content-Type as JSON (its first
             # supported media type); the kubernetes client (v33+) sends no Content-Type there.
+            # Only an authenticated client gets this far: a web page cannot send the token.
             content_type = _JSON
         if content_type == protobuf.PROTOBUF:
             try:

@@ -39,7 +39,7 @@ def kube_do(kube: KubeHarness, fn: Callable[[KubeClient], Awaitable[T]]) -> T:
     """Run ``fn(client)`` with a fresh client on the embedded server's loop."""
 
     async def run() -> T:
-        client = KubeClient(kube.url)
+        client = KubeClient.from_config(str(kube.kubeconfig))
         try:
             return await fn(client)
         finally:

@@ -12,6 +12,7 @@ import pytest
 from socialpub.api.app import BASE_PATH, create_app
 from socialpub.api.settings import ApiSettings
 from socialpub.embedded.kubeconfig import write_kubeconfig
+from socialpub.embedded.tls import create_identity
 from socialpub.models.keys import Mode, Scope, hash_key, key_id, new_key
 from tests.api.support import World
 
@@ -268,7 +269,12 @@ class TestNotReady:
         with socket.socket() as probe:  # a port nobody listens on
             probe.bind(("127.0.0.1", 0))
             dead = probe.getsockname()[1]
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{dead}")
+        kubeconfig = write_kubeconfig(
+            tmp_path / "kubeconfig",
+            f"https://127.0.0.1:{dead}",
+            token="unused",
+            ca_pem=create_identity().ca_pem,
+        )
         app = create_app(ApiSettings(kubeconfig=str(kubeconfig), startup_sync_seconds=0.2))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

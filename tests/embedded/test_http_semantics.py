@@ -68,12 +68,12 @@ Event = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def http(shared_kube: KubeHarness) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared_kube.url, timeout=10) as c:
+    with shared_kube.http(timeout=10) as c:
         yield c
 
 
 def client_for(kube: KubeHarness) -> httpx.Client:
-    return httpx.Client(base_url=kube.url, timeout=10)
+    return kube.http(timeout=10)
 
 
 def posts(ns: str, name: str = "", sub: str = "") -> str:
@@ -1740,7 +1740,7 @@ def test_restart_keeps_objects_resource_versions_and_history(kube: KubeHarness) 
 
 
 async def test_concurrent_merge_patches_all_land(kube: KubeHarness) -> None:
-    async with httpx.AsyncClient(base_url=kube.url, timeout=20) as c:
+    async with kube.async_http(timeout=20) as c:
         r = await c.post(
             "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "race"}}
         )

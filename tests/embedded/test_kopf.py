@@ -223,7 +223,8 @@ def wait_for(check: Callable[[], Any], *, timeout: float = 15.0, what: str = "th
 def get_json(kube: KubeHarness, path: str) -> Any:
     """GET ``path`` as a plain HTTP client would; ``None`` on 404."""
     try:
-        with urllib.request.urlopen(kube.url + path, timeout=10) as response:
+        request = urllib.request.Request(kube.url + path, headers=kube.auth)
+        with urllib.request.urlopen(request, timeout=10, context=kube.tls) as response:
             return json.load(response)
     except urllib.error.HTTPError as error:
         if error.code == 404:
