@@ -48,7 +48,7 @@ class PlatformSettings:
     """Above this usage (the X-App-Usage / X-Business-Use-Case-Usage headers), calls are spaced out."""
     facebook_usage_stop_percent: float = 90.0
     """At or above this usage, publishing is deferred until the platform says access is regained."""
-    lookup_max_pages: int = 20
+    lookup_max_pages: int = 10
     """Most pages of an account's recent posts one "did it land?" lookup reads (100 posts a page on
     every platform). Past it the lookup answers "cannot tell" (``OutcomeUnknown``), never "not found"."""
     lookup_clock_skew_seconds: float = 120.0

@@ -149,6 +149,7 @@ def test_a_post_through_the_api_is_published_on_all_three(
 
 
 BURST = 60
+OTHERS = 25
 
 
 @pytest.mark.parametrize(
@@ -158,9 +159,10 @@ def test_a_burst_with_every_second_answer_lost_publishes_each_post_once(
     kube: KubeHarness, fakes: Fakes, tmp_path: Path, refuses_duplicates: bool
 ) -> None:
     """Issue 9, item 1: 60 posts to one LinkedIn organization and one Facebook Page, the answer
-    of every second create dropped after the platform stored the post. Each retry must find the
-    post that landed — behind more newer posts than one page of the account's list holds — and
-    never send it again (nor dead-letter it on a LinkedIn that refuses duplicates)."""
+    of every second create dropped after the platform stored the post, and 25 other posts landing
+    on the account right after each. Each retry must find the post that landed — behind more
+    newer posts than one page holds — and never send it again (nor dead-letter it on a LinkedIn
+    that refuses duplicates)."""
     fakes.linkedin.refuse_duplicates = refuses_duplicates
     client = KubeClient.from_config(str(kube.kubeconfig))
     operator = OperatorProcess(kube.kubeconfig, tmp_path / "operator.log", **operator_env(fakes))
@@ -169,11 +171,15 @@ def test_a_burst_with_every_second_answer_lost_publishes_each_post_once(
         world = LiveWorld.create_live(kube, client, fakes)
         li_author = f"urn:li:organization:{EXTERNAL_IDS[Platform.LINKEDIN]}"
         fb_page = EXTERNAL_IDS[Platform.FACEBOOK]
-        # Other posts of the same accounts, inside every attempt's window: the lookups page.
-        fakes.linkedin.seed(li_author, 150, prefix="Posted by someone else")
-        fakes.facebook.seed(fb_page, 150, prefix="Posted by someone else")
-        for fake, path in ((fakes.linkedin, "^/rest/posts$"), (fakes.facebook, "/feed$")):
-            fake.inject("POST", path, Fault(kind="commit_drop", every=2, times=BURST))
+        # A busy account: right after each lost answer, other posts land on it (more than one
+        # page of the old lookups held), so every lookup must page back to its attempt's start.
+        for fake, path, account in (
+            (fakes.linkedin, "^/rest/posts$", li_author),
+            (fakes.facebook, "/feed$", fb_page),
+        ):
+            fault = Fault(kind="commit_drop", every=2, times=BURST)
+            fault.on_commit = lambda fake=fake, account=account: fake.seed(account, OTHERS, prefix="Other")
+            fake.inject("POST", path, fault)
         accounts = [world.accounts[Platform.LINKEDIN], world.accounts[Platform.FACEBOOK]]
         bodies = {
             driver(world).create_post(body=f"Burst post {i}", account_ids=accounts): i for i in range(BURST)
