@@ -17,6 +17,11 @@ The three fake platforms of ``tests/fakes`` run in three processes of their own,
 
 Both at the same concurrency (the operator's default, 64). Printed: targets/s of each and their
 ratio; calls per target of the adapters.
+
+``--lookups`` measures the "did it land?" lookup instead: per platform, a create whose answer is
+dropped after the fake stored it, then 1, 60 and 500 other posts (``--newer``) landing on the same
+account, then ``find_published`` for the lost one (fakes in this process, ``--latency`` per answer).
+Printed: requests and wall time of each lookup.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import multiprocessing
 import sys
 import time
 import uuid
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,7 @@ from socialpub.platforms._http import new_client
 from socialpub.platforms.base import MediaItem, PublishRequest
 from socialpub.platforms.registry import PlatformAdapters
 from socialpub.platforms.settings import PlatformSettings
+from tests.fakes.base import Fault
 from tests.fakes.facebook import FakeFacebook
 from tests.fakes.instagram import FakeInstagram
 from tests.fakes.linkedin import FakeLinkedIn
@@ -203,10 +210,87 @@ async def main(targets: int, latency: float, concurrency: int) -> None:
         print(f"  ratio adapters / raw ({label:6}) : {adapter_rate / (targets / seconds):.2f}")
 
 
+ACCOUNTS = {"linkedin": "1", "facebook": "2", "instagram": "3"}
+CREATES = {"linkedin": "^/rest/posts$", "facebook": "/feed$", "instagram": "/media_publish$"}
+LISTED_AS = {"linkedin": "urn:li:organization:1", "facebook": "2", "instagram": "3"}
+
+
+async def lookups(latency: float, newer: list[int]) -> None:
+    """Requests and time of one ``find_published`` with ``n`` newer posts on the account."""
+    fakes: dict[str, Any] = {
+        "linkedin": FakeLinkedIn(),
+        "facebook": FakeFacebook(),
+        "instagram": FakeInstagram(),
+    }
+    for fake in fakes.values():
+        fake.start()
+    settings = PlatformSettings(
+        linkedin_base_url=fakes["linkedin"].url,
+        facebook_base_url=fakes["facebook"].base_url,
+        instagram_base_url=fakes["instagram"].base_url,
+        instagram_poll_interval_seconds=0.01,
+    )
+    adapters = PlatformAdapters(settings)
+    print(
+        f"did-it-land lookups, {latency * 1000:.0f} ms latency per answer, page limit {settings.lookup_max_pages}"
+    )
+    try:
+        for platform in PLATFORMS:
+            for n in newer:
+                fake = fakes[platform]
+                fake.reset()
+                fake.grant(TOKEN)
+                if platform == "instagram":
+                    fake.fetch_media = False
+                fake.inject("POST", CREATES[platform], Fault(kind="commit_drop"))
+                saved: dict[str, Any] = {}
+
+                async def checkpoint(update: Any, saved: dict[str, Any] = saved) -> None:
+                    saved.update({k: v for k, v in update.items() if v is not None})
+
+                media = (MediaItem("https://cdn.example.com/b.jpg", "b"),) if platform == "instagram" else ()
+                request = PublishRequest(
+                    nonce=str(uuid.uuid4()),
+                    attempt=1,
+                    platform=platform,
+                    account_external_id=ACCOUNTS[platform],
+                    text=f"the lost one ({n})",
+                    media=media,
+                    access_token=TOKEN,
+                    started_at=time.time(),
+                    checkpoint=checkpoint,
+                )
+                adapter = adapters.for_platform(platform)
+                try:
+                    await adapter.publish(request)
+                except Exception:
+                    pass
+                fake.seed(LISTED_AS[platform], n)
+                fake.latency = latency
+                before = len(fake.requests)
+                started = time.perf_counter()
+                found = await adapter.find_published(replace(request, platform_state=dict(saved)))
+                seconds = time.perf_counter() - started
+                assert found is not None, f"{platform}: the lost post was not found behind {n} newer ones"
+                print(
+                    f"  {platform:9} {n:4} newer posts: {len(fake.requests) - before:2} requests "
+                    f"{seconds * 1000:7.1f} ms"
+                )
+    finally:
+        await adapters.aclose()
+        for fake in fakes.values():
+            fake.stop()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=500)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added to every answer")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--lookups", action="store_true", help="measure did-it-land lookups instead")
+    parser.add_argument("--newer", type=int, nargs="*", default=[1, 60, 500])
     args = parser.parse_args()
-    asyncio.run(main(args.targets, args.latency, args.concurrency))
+    if args.lookups:
+        asyncio.run(lookups(args.latency, args.newer))
+    else:
+        asyncio.run(main(args.targets, args.latency, args.concurrency))
