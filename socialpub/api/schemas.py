@@ -146,13 +146,15 @@ class PostStatus(enum.StrEnum):
 
 
 class TargetStatus(enum.StrEnum):
-    """Where the delivery to one account is: `failed` will be retried, `dead` will not."""
+    """Where the delivery to one account is: `failed` will be retried, `dead` will not, `unknown`
+    needs a person (the platform cannot tell whether it landed)."""
 
     PENDING = "pending"
     PUBLISHING = "publishing"
     PUBLISHED = "published"
     FAILED = "failed"
     DEAD = "dead"
+    UNKNOWN = "unknown"
 
 
 def _omittable(*fields: str, examples: list[Any]) -> Callable[[dict[str, Any]], None]:

@@ -19,6 +19,7 @@ __all__ = [
     "TARGET_STATES",
     "TargetPlan",
     "backoff_delay",
+    "claim_until",
     "event_id",
     "failure_status",
     "format_time",
@@ -32,7 +33,9 @@ __all__ = [
 
 MAX_ATTEMPTS = 5
 """The fifth failed attempt dead-letters a target."""
-TARGET_STATES = ("pending", "publishing", "published", "failed", "dead")
+TARGET_STATES = ("pending", "publishing", "published", "failed", "dead", "unknown")
+"""``unknown``: the platform cannot tell whether an interrupted attempt landed. It needs a person
+(never re-sent automatically), and the post counts it neither as published nor as dead."""
 
 
 def format_time(moment: float) -> str:
@@ -104,11 +107,24 @@ class TargetPlan:
     until: float | None = None
 
 
+def claim_until(*, claimed_at: float, call_seconds: float, settle_seconds: float) -> float:
+    """Until when a ``publishing`` claim is its owner's (``status.leaseUntil``).
+
+    A platform call sent just before its owner died can still land until the call's worst-case
+    duration has passed, and the platform may need a moment more before a lookup shows it; a
+    "did it land?" check made earlier could miss a post that is about to appear and send it again.
+    """
+    return claimed_at + max(0.0, call_seconds) + max(0.0, settle_seconds)
+
+
 def plan_target(status: Mapping[str, Any], *, released: bool, in_flight: bool, now: float) -> TargetPlan:
     """Decide a target's next step from its status.
 
-    ``publishing`` that this process is not working on means an attempt was interrupted (a crash
-    or a restart): it must be resolved by asking the platform before anything is retried.
+    ``publishing`` that this process is not working on means an attempt was interrupted (a crash,
+    a restart, a call that overran its budget). It is resolved by asking the platform before
+    anything is retried, but only once its ``leaseUntil`` has passed: until then the attempt may
+    still land, so its owner's claim stands and the target waits (a claim without ``leaseUntil``
+    predates it and is resolved at once, as before). ``unknown`` waits for a person.
     """
     if not released:
         return TargetPlan("nothing")
@@ -116,7 +132,12 @@ def plan_target(status: Mapping[str, Any], *, released: bool, in_flight: bool, n
     if state == "pending":
         return TargetPlan("deliver")
     if state == "publishing":
-        return TargetPlan("nothing") if in_flight else TargetPlan("resolve")
+        if in_flight:
+            return TargetPlan("nothing")
+        until = parse_time(status.get("leaseUntil"))
+        if until is not None and until > now:
+            return TargetPlan("wait", until)
+        return TargetPlan("resolve")
     if state == "failed":
         due = parse_time(status.get("nextAttemptAt"))
         if due is None or due <= now:
@@ -133,12 +154,17 @@ def target_counts(states: Iterable[str]) -> dict[str, int]:
 
 
 def post_phase(*, draft: bool, released: bool, due: float | None, now: float, states: Sequence[str]) -> str:
-    """The post's phase, following its targets once it is released."""
+    """The post's phase, following its targets once it is released.
+
+    Once released a post is never a draft again, whatever ``draft`` says. A target whose outcome
+    is ``unknown`` keeps the post ``publishing``: it is neither published nor failed until a
+    person has checked the account (the ``NeedsAttention`` condition says so).
+    """
     if not released:
         if draft:
             return "draft"
         return "scheduled" if due is not None and due > now else "publishing"
-    if not states or any(s in ("pending", "publishing", "failed") for s in states):
+    if not states or any(s in ("pending", "publishing", "failed", "unknown") for s in states):
         return "publishing"
     published = sum(1 for s in states if s == "published")
     if published == len(states):

@@ -14,7 +14,15 @@ The delivery protocol, per target (each independent and concurrent):
    platform is called.
 3. **Record**: ``published`` (with the external id) or ``failed``/``dead`` after the call.
 4. **Resolve**: a target found ``publishing`` that this process is not working on was
-   interrupted; the adapter is asked whether that attempt landed before anything is retried.
+   interrupted; once the claim's ``leaseUntil`` has passed (the attempt can no longer land), the
+   adapter is asked whether that attempt landed before anything is retried. An adapter that
+   cannot tell makes it ``unknown``: never re-sent, left to a person.
+
+A released post's set of targets is fixed (``status.releasedTargets``): a SocialTarget that
+appears later (re-added, recreated, applied by hand) is never published, and a released one that
+is deleted is never recreated, so no account receives the same post twice whatever happens to
+the spec; the post reports each refused change (``SpecApplied=False`` and a ``ChangeRefused``
+Event).
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from socialpub.platforms.base import (
     Adapter,
     Deferred,
     MediaItem,
+    OutcomeUnknown,
     Published,
     PublishError,
     PublishRequest,
@@ -95,24 +104,52 @@ def _spec_version(obj: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _spec_applied(
-    conditions: list[dict[str, Any]], *, generation: int, released_generation: int
+    conditions: list[dict[str, Any]],
+    *,
+    generation: int,
+    released_generation: int,
+    refused: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``SpecApplied``: False once the spec moved on from the generation that was released."""
-    frozen = generation != released_generation
+    """``SpecApplied``: False once the spec moved on from the generation that was released, or
+    when something was done to the post's targets that the operator refuses (``refused``)."""
+    frozen = generation != released_generation or bool(refused)
+    message = "the released content matches the spec"
+    if frozen:
+        message = (
+            f"spec changed (generation {generation}) after publishing began with generation "
+            f"{released_generation}; the released content is kept"
+            if generation != released_generation
+            else "publishing began; the released targets are kept"
+        )
+        if refused:
+            message += "; refused: " + "; ".join(refused)
     return decisions.set_condition(
         conditions,
         type="SpecApplied",
         status="False" if frozen else "True",
         reason="PublishingStarted" if frozen else "Applied",
-        message=(
-            f"spec changed (generation {generation}) after publishing began with generation "
-            f"{released_generation}; the released content is kept"
-        )
-        if frozen
-        else "the released content matches the spec",
+        message=message,
         generation=generation,
         now=_micro_now(),
     )
+
+
+def _released_targets(post: dict[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+    """The targets released with the post (uid -> record), or ``None`` for a post released
+    before the operator recorded them (its targets are recorded on its next reconcile)."""
+    records = ((post or {}).get("status") or {}).get("releasedTargets")
+    if records is None:
+        return None
+    return {str(r.get("uid")): dict(r) for r in records if isinstance(r, Mapping)}
+
+
+def _target_record(target: dict[str, Any]) -> dict[str, Any]:
+    meta = target.get("metadata") or {}
+    return {
+        "name": str(meta.get("name") or ""),
+        "uid": str(meta.get("uid") or ""),
+        "accountId": int((target.get("spec") or {}).get("accountId") or 0),
+    }
 
 
 _PRIORITIES = {"target": 0, "post": 1, "aggregate": 2, "event": 3}
@@ -150,9 +187,14 @@ class Engine:
         rng: random.Random | None = None,
         live_adapter: Callable[[dict[str, Any]], Adapter] | None = None,
         namespace_mode: Callable[[str], Awaitable[Mode | None]] | None = None,
+        identity: str = "",
+        call_seconds: Callable[[str], float] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
+        self.identity = identity or settings.identity
+        """Who claims targets (``status.claimedBy``): the operator Lease's holder identity."""
+        self._live_call_seconds = call_seconds or settings.live_call_seconds
         self._clock = clock
         self._rng = rng or random.Random()
         self._sandbox = SandboxAdapter(delay_seconds=settings.sandbox_delay_seconds)
@@ -205,6 +247,14 @@ class Engine:
                 await self._timer_task
             self._timer_task = None
         await self.queue.close(grace=grace)
+
+    def halt(self) -> None:
+        """Stop everything now, with no grace (the operator lost its Lease): calls under way are
+        abandoned; their claims stay ``publishing`` until ``leaseUntil``, then the next holder
+        checks them."""
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+        self.queue.halt()
 
     # The local copies and their indexes.
 
@@ -285,9 +335,10 @@ class Engine:
                 self.timer.cancel(("target", key))
             else:
                 self.queue.submit(("target", key))
-            if (deleted or new) and not _released(self.posts.get(post_key)):
+            if deleted or new:
                 # Targets are the post's to keep: one created or deleted by someone else is
-                # reconciled against spec.targets until publishing begins.
+                # reconciled against spec.targets until publishing begins, and reported (never
+                # published, never recreated) after.
                 self.queue.submit(("post", post_key))
             self.queue.submit(("aggregate", post_key))
         else:
@@ -532,12 +583,15 @@ class Engine:
             now=_micro_now(),
         )
         conditions = _spec_applied(conditions, generation=generation, released_generation=generation)
+        keys = sorted(self._targets_of.get(_key(post), ()))
+        released = [_target_record(self.targets[k]) for k in keys if k in self.targets]
         patch = {
             "metadata": {"resourceVersion": meta["resourceVersion"]},
             "status": {
                 "phase": "publishing",
                 "publishStartedAt": now_iso,
                 "releasedGeneration": generation,
+                "releasedTargets": released,
                 "observedGeneration": generation,
                 "conditions": conditions,
             },
@@ -561,29 +615,41 @@ class Engine:
         )
 
     async def _keep_released(self, post: dict[str, Any]) -> None:
-        """After release: every target gets its content; later spec edits are not acted on."""
+        """After release: every released target gets its content; nothing done to the spec or to
+        the targets afterwards is acted on, and what was refused is reported."""
         meta = post["metadata"]
         key = _key(post)
         status = post.get("status") or {}
         released_generation = int(status.get("releasedGeneration") or meta.get("generation") or 1)
         generation = int(meta.get("generation") or 1)
-        for target_key in sorted(self._targets_of.get(key, ())):
-            target = self.targets.get(target_key)
-            if target is not None and not (target.get("status") or {}).get("content"):
-                self.queue.submit(("target", target_key))
+        current = [self.targets[k] for k in sorted(self._targets_of.get(key, ())) if k in self.targets]
+        released = _released_targets(post)
+        patch: dict[str, Any] = {}
+        if released is None:
+            # Released by an operator that did not record its targets: they are the ones there now.
+            records = [_target_record(t) for t in current]
+            released = {r["uid"]: r for r in records}
+            patch["releasedTargets"] = records
+        for target in current:
+            content = (target.get("status") or {}).get("content")
+            if target["metadata"].get("uid") in released and (not content or "releasedTargets" in patch):
+                self.queue.submit(("target", _key(target)))
+        refused = _refused_changes(post, released, current)
         conditions = status.get("conditions") or []
         new_conditions = _spec_applied(
-            conditions, generation=generation, released_generation=released_generation
+            conditions, generation=generation, released_generation=released_generation, refused=refused
         )
         if new_conditions != conditions or status.get("observedGeneration") != generation:
-            updated = await self.client.patch(
-                POSTS,
-                meta["name"],
-                {"status": {"conditions": new_conditions, "observedGeneration": generation}},
-                meta["namespace"],
-                subresource="status",
-            )
-            self._remember(self.posts, updated)
+            patch.update({"conditions": new_conditions, "observedGeneration": generation})
+        if patch:
+            updated = await self._patch_post_status(post, patch, ("post", key))
+            if updated is None:
+                return
+            post = updated
+            old: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "SpecApplied"), {})
+            new = next(c for c in new_conditions if c.get("type") == "SpecApplied")
+            if new["status"] == "False" and new.get("message") != old.get("message"):
+                self._event(post, reason="ChangeRefused", warning=True, message=new["message"])
         self.queue.submit(("aggregate", key))
 
     async def aggregate_post(self, key: Key) -> None:
@@ -594,7 +660,16 @@ class Engine:
         assert post is not None
         status = post.get("status") or {}
         meta = post["metadata"]
-        targets = [self.targets[k] for k in self._targets_of.get(key, ()) if k in self.targets]
+        released = _released_targets(post)
+        targets = [
+            self.targets[k]
+            for k in self._targets_of.get(key, ())
+            if k in self.targets and (released is None or self.targets[k]["metadata"].get("uid") in released)
+        ]
+        if released is not None and len(targets) < len(released):
+            # A released target was deleted: its outcome is gone with it, so the phase and counts
+            # stay as last computed with it (SpecApplied reports the deletion).
+            return
         states = [(t.get("status") or {}).get("state") or "pending" for t in targets]
         phase = decisions.post_phase(draft=False, released=True, due=None, now=self._clock(), states=states)
         generation = int(meta.get("generation") or 1)
@@ -632,12 +707,34 @@ class Engine:
                 now=now,
             )
         terminal = phase in ("published", "partially_published", "failed")
+        unknown = [
+            str((t.get("spec") or {}).get("accountId"))
+            for t in targets
+            if (t.get("status") or {}).get("state") == "unknown"
+        ]
+        if unknown or any(c.get("type") == "NeedsAttention" for c in conditions):
+            conditions = decisions.set_condition(
+                conditions,
+                type="NeedsAttention",
+                status="True" if unknown else "False",
+                reason="OutcomeUnknown" if unknown else "Resolved",
+                message=(
+                    "the platform cannot tell whether the post reached account(s) "
+                    f"{', '.join(sorted(unknown))}; it is not re-sent: check the account, then set "
+                    "the target's state"
+                )
+                if unknown
+                else "no target's outcome is unknown",
+                generation=generation,
+                now=now,
+            )
         conditions = decisions.set_condition(
             conditions,
             type="Ready",
             status="True" if terminal else "False",
-            reason=_PHASE_REASONS.get(phase, "Publishing"),
-            message=f"the post is {phase}",
+            reason="NeedsAttention" if unknown and not terminal else _PHASE_REASONS.get(phase, "Publishing"),
+            message=f"the post is {phase}"
+            + (f"; {len(unknown)} target(s) need attention" if unknown else ""),
             generation=generation,
             now=now,
         )
@@ -653,10 +750,9 @@ class Engine:
             )
         if all(status.get(k) == v for k, v in desired.items()):
             return
-        updated = await self.client.patch(
-            POSTS, meta["name"], {"status": desired}, meta["namespace"], subresource="status"
-        )
-        self._remember(self.posts, updated)
+        updated = await self._patch_post_status(post, desired, ("aggregate", key))
+        if updated is None:
+            return
         if terminal and status.get("phase") != phase:
             self._event(
                 updated,
@@ -664,6 +760,24 @@ class Engine:
                 message=f"Post {phase.replace('_', ' ')}: {published} of {len(states)} account(s)",
                 warning=phase != "published",
             )
+
+    async def _patch_post_status(
+        self, post: dict[str, Any], status: dict[str, Any], again: tuple[str, Key]
+    ) -> dict[str, Any] | None:
+        """Write the post's conditions (and what goes with them) conditionally on the version they
+        were computed from: the post's reconcile and its summary run concurrently, and a write from
+        a stale copy would undo the other's conditions. On a conflict, decide ``again``."""
+        meta = post["metadata"]
+        patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
+        try:
+            updated = await self.client.patch(
+                POSTS, meta["name"], patch, meta["namespace"], subresource="status"
+            )
+        except Conflict:
+            self._remember(self.posts, await self.client.get(POSTS, meta["name"], meta["namespace"]))
+            self.queue.submit(again)
+            return None
+        return self._remember(self.posts, updated)
 
     # Targets.
 
@@ -717,6 +831,15 @@ class Engine:
         if not _released(post):
             return
         assert post is not None
+        released = _released_targets(post)
+        if released is None:
+            self.queue.submit(("post", post_key))  # its targets are recorded first
+            return
+        if target["metadata"].get("uid") not in released:
+            # Not one of the post's released deliveries (added, re-added or recreated after the
+            # release): never published. The post reports it.
+            self.timer.cancel(("target", key))
+            return
         if not status.get("content"):
             target = await self._freeze(target, post)
             status = target.get("status") or {}
@@ -798,12 +921,19 @@ class Engine:
         if resolve:
             await self._resolve(target, post, adapter, account, attempt)
             return
+        now = self._clock()
+        budget = self._call_seconds(adapter, account)
+        lease_until = decisions.claim_until(
+            claimed_at=now, call_seconds=budget, settle_seconds=self.settings.claim_settle_seconds
+        )
         claim = {
             "metadata": {"resourceVersion": target["metadata"]["resourceVersion"]},
             "status": {
                 "state": "publishing",
-                "lastAttemptAt": decisions.format_time(self._clock()),
+                "lastAttemptAt": decisions.format_time(now),
                 "nextAttemptAt": None,
+                "claimedBy": self.identity,
+                "leaseUntil": decisions.format_time(lease_until),
             },
         }
         self._in_flight.add(key)
@@ -818,13 +948,28 @@ class Engine:
             target = self._remember(self.targets, claimed)
             self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
             try:
-                result = await adapter.publish(self._request(target, account, attempt))
+                request = self._request(target, account, attempt)
+                result = await asyncio.wait_for(adapter.publish(request), budget)
+            except TimeoutError:
+                # Overran the adapter's own worst case: the outcome is unknown. The claim stays and
+                # is resolved like an interrupted one, once its lease has passed.
+                self.timer.arm(("target", key), lease_until)
+                return
+            except OutcomeUnknown as exc:
+                await self._record_unknown(target, post, attempt, exc)
+                return
             except PublishError as exc:
                 await self._record_failure(target, post, account, attempts, exc)
                 return
             await self._record_published(target, post, result, attempt)
         finally:
             self._in_flight.discard(key)
+
+    def _call_seconds(self, adapter: Adapter, account: dict[str, Any]) -> float:
+        """The longest one adapter call for this account can take (the claim's lease covers it)."""
+        if adapter is self._sandbox:
+            return 2 * self.settings.sandbox_delay_seconds + 2.0  # no network: only the loop's delays
+        return self._live_call_seconds(str((account.get("spec") or {}).get("platform") or ""))
 
     async def _resolve(
         self,
@@ -837,6 +982,9 @@ class Engine:
         """An attempt was interrupted (found ``publishing`` by a process not making it): did it land?"""
         try:
             found = await adapter.find_published(self._request(target, account, attempt))
+        except OutcomeUnknown as exc:
+            await self._record_unknown(target, post, attempt, exc)
+            return
         except PublishError as exc:
             await self._resolve_failed(target, post, account, attempt, exc)
             return
@@ -902,6 +1050,20 @@ class Engine:
             message = f"could not check whether the interrupted attempt landed: {exc.message}"
             failure = self._failure(attempt - 1, "permanent", "outcome_unknown", message)
             await self._record(target, post, failure)
+
+    async def _record_unknown(
+        self, target: dict[str, Any], post: dict[str, Any], attempt: int, exc: OutcomeUnknown
+    ) -> None:
+        """The platform cannot tell whether the attempt landed: ``unknown``, for a person to settle.
+
+        Re-sending could post twice and giving up could dead-letter a live post, so neither is
+        done; the post's ``NeedsAttention`` condition and a Warning Event say so."""
+        error = {"code": exc.code, "message": exc.message[:2000], "class": "unknown"}
+        await self._record(
+            target,
+            post,
+            {"state": "unknown", "attempts": attempt, "lastError": error, "nextAttemptAt": None},
+        )
 
     async def _mark_account(self, account: dict[str, Any], exc: ReconnectError) -> None:
         """The platform refused the account's token: mark it expired/revoked (once)."""
@@ -979,6 +1141,7 @@ class Engine:
         """Write the outcome of an attempt, then tell the post (aggregate) and people (Events)."""
         key = _key(target)
         state = new_status["state"]
+        new_status = {"claimedBy": None, "leaseUntil": None, **new_status}  # the claim is over
         if state == "dead":
             status = target.get("status") or {}
             event = {
@@ -1016,6 +1179,15 @@ class Engine:
                 f"({error.get('code')}: {error.get('message')}); retrying at "
                 f"{new_status.get('nextAttemptAt')}",
             )
+        elif state == "unknown":
+            self._event(
+                post,
+                reason="OutcomeUnknown",
+                warning=True,
+                message=f"Cannot tell whether attempt {new_status['attempts']} to {where} landed "
+                f"({error.get('code')}: {error.get('message')}); not re-sent: check the account, then "
+                "set the target's state (published or dead)",
+            )
         elif state == "dead":
             self._event(
                 post,
@@ -1024,6 +1196,38 @@ class Engine:
                 message=f"Gave up on {where} after {new_status['attempts']} attempt(s): "
                 f"{error.get('code')}: {error.get('message')}",
             )
+
+
+def _refused_changes(
+    post: dict[str, Any], released: dict[str, dict[str, Any]], current: list[dict[str, Any]]
+) -> list[str]:
+    """What was done to a released post that the operator does not act on, for people to read.
+
+    The released targets are the post's deliveries for good: a draft flag, accounts added to or
+    removed from ``spec.targets``, SocialTargets created after the release (however they came:
+    the api, kubectl, a GitOps sync) and released ones deleted are all reported, never acted on,
+    so no account can receive the post a second time.
+    """
+    spec = post.get("spec") or {}
+    refused: list[str] = []
+    if spec.get("draft"):
+        refused.append("draft: true (a released post never goes back to draft)")
+    released_accounts = sorted({int(r.get("accountId") or 0) for r in released.values()})
+    wanted = sorted({int(t.get("accountId") or 0) for t in spec.get("targets") or []})
+    added = [a for a in wanted if a not in released_accounts]
+    removed = [a for a in released_accounts if a not in wanted]
+    if added:
+        refused.append(f"accounts added after publishing began are not published: {added}")
+    if removed:
+        refused.append(f"accounts removed after publishing began keep their delivery: {removed}")
+    strays = sorted(t["metadata"]["name"] for t in current if t["metadata"].get("uid") not in released)
+    if strays:
+        refused.append(f"SocialTargets created after publishing began are never published: {strays}")
+    present = {t["metadata"].get("uid") for t in current}
+    deleted = sorted(r["name"] for uid, r in released.items() if uid not in present)
+    if deleted:
+        refused.append(f"released SocialTargets were deleted and are never recreated or re-sent: {deleted}")
+    return refused
 
 
 _PHASE_REASONS = {"published": "Published", "partially_published": "PartiallyPublished", "failed": "Failed"}

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+import socket
+from dataclasses import dataclass, field
+
+from socialpub.platforms.settings import PlatformSettings
 
 __all__ = ["OperatorSettings"]
 
@@ -30,6 +34,24 @@ class OperatorSettings:
     webhook_retention_seconds: float = 4 * 86400.0
     """Events younger than this are delivered (also after an outage); finished deliveries are
     deleted once their event is older. Longer than the whole retry schedule (75 h 35 min)."""
+    identity: str = field(default_factory=lambda: default_identity())
+    """Who this operator is, in the Lease's ``holderIdentity`` and in targets' ``claimedBy``."""
+    lease_name: str = "socialpub-operator"
+    """The ``coordination.k8s.io/v1`` Lease only its holder may work under."""
+    lease_namespace: str = "socialpub-system"
+    lease_duration_seconds: float = 15.0
+    """How long a Lease lasts unrenewed: a waiting replica takes over this long after the holder's
+    last renewal it saw; the holder stops all work a safety margin earlier."""
+    claim_settle_seconds: float = 30.0
+    """Added to a platform call's worst-case duration in a claim's ``leaseUntil``: how long after the
+    call may have landed a platform's own lookups take to show it."""
+    live_call_max_seconds: float = 3600.0
+    """A live adapter call's worst-case duration, used when the platform settings do not say."""
+
+    def live_call_seconds(self, platform: str) -> float:
+        """The longest one live adapter call to ``platform`` can take (the adapters' own bound)."""
+        bound = getattr(PlatformSettings.from_env(), "max_publish_seconds_for", None)
+        return float(bound(platform)) if callable(bound) else self.live_call_max_seconds
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -44,4 +66,17 @@ class OperatorSettings:
             webhook_allow_loopback=os.environ.get("SOCIALPUB_WEBHOOK_ALLOW_LOOPBACK", "").lower()
             in ("1", "true", "yes"),
             webhook_retention_seconds=float(os.environ.get("SOCIALPUB_WEBHOOK_RETENTION_SECONDS", 4 * 86400)),
+            identity=os.environ.get("SOCIALPUB_OPERATOR_IDENTITY") or default_identity(),
+            lease_name=os.environ.get("SOCIALPUB_OPERATOR_LEASE_NAME", "socialpub-operator"),
+            lease_namespace=os.environ.get("SOCIALPUB_OPERATOR_LEASE_NAMESPACE", "socialpub-system"),
+            lease_duration_seconds=float(os.environ.get("SOCIALPUB_OPERATOR_LEASE_SECONDS", 15)),
+            claim_settle_seconds=float(os.environ.get("SOCIALPUB_CLAIM_SETTLE_SECONDS", 30)),
+            live_call_max_seconds=float(os.environ.get("SOCIALPUB_LIVE_CALL_MAX_SECONDS", 3600)),
         )
+
+
+def default_identity() -> str:
+    """``<host>-<pid>-<random>``: unique per process, so a restarted container (same pod name,
+    same host) never mistakes its predecessor's Lease or claims for its own. The host is the
+    pod's name in Kubernetes."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

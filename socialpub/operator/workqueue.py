@@ -131,6 +131,13 @@ class WorkQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def halt(self) -> None:
+        """Stop at once, without grace: no new work starts and everything under way is cancelled
+        (when this operator lost its Lease, nothing may be written any more)."""
+        self._closed = True
+        for task in list(self._tasks.values()):
+            task.cancel()
+
     async def idle(self) -> None:
         """Wait until no work is queued or running (for tests and clean shutdown)."""
         while self._tasks:

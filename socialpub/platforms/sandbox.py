@@ -8,7 +8,9 @@ Triggers (anywhere in the text):
 
 * ``#sandbox-fail-transient`` — every attempt fails transiently (dead after five attempts);
 * ``#sandbox-fail-permanent`` — the first attempt fails permanently (dead at once);
-* ``#sandbox-flaky`` — attempts 1 and 2 fail transiently, attempt 3 succeeds.
+* ``#sandbox-flaky`` — attempts 1 and 2 fail transiently, attempt 3 succeeds;
+* ``#sandbox-outcome-unknown`` — the attempt's answer is lost and the platform cannot tell
+  whether it landed (:class:`OutcomeUnknown`): the target becomes ``unknown``, needing attention.
 
 Because outcomes are deterministic, "did this land?" is answered exactly: an interrupted attempt
 landed if and only if that attempt would have succeeded.
@@ -19,13 +21,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from socialpub.platforms.base import PermanentError, Published, PublishRequest, TransientError
+from socialpub.platforms.base import (
+    OutcomeUnknown,
+    PermanentError,
+    Published,
+    PublishRequest,
+    TransientError,
+)
 
-__all__ = ["FAIL_PERMANENT", "FAIL_TRANSIENT", "FLAKY", "SandboxAdapter"]
+__all__ = ["FAIL_PERMANENT", "FAIL_TRANSIENT", "FLAKY", "OUTCOME_UNKNOWN", "SandboxAdapter"]
 
 FAIL_TRANSIENT = "#sandbox-fail-transient"
 FAIL_PERMANENT = "#sandbox-fail-permanent"
 FLAKY = "#sandbox-flaky"
+OUTCOME_UNKNOWN = "#sandbox-outcome-unknown"
 _FLAKY_FAILURES = 2
 
 
@@ -37,6 +46,12 @@ class SandboxAdapter:
 
     def _outcome(self, request: PublishRequest) -> Published:
         text = request.text
+        if OUTCOME_UNKNOWN in text:
+            raise OutcomeUnknown(
+                f"sandbox: {OUTCOME_UNKNOWN} in the text: the answer was lost and the platform cannot "
+                "tell whether the post landed",
+                code="sandbox_outcome_unknown",
+            )
         if FAIL_PERMANENT in text:
             raise PermanentError(f"sandbox: {FAIL_PERMANENT} in the text", code="sandbox_permanent_failure")
         if FAIL_TRANSIENT in text:

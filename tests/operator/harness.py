@@ -29,6 +29,8 @@ class OperatorProcess:
         self.env = {
             "SOCIALPUB_RETRY_BASE_SECONDS": "0.05",
             "SOCIALPUB_SANDBOX_DELAY_SECONDS": "0.05",
+            "SOCIALPUB_CLAIM_SETTLE_SECONDS": "0.2",
+            "SOCIALPUB_OPERATOR_LEASE_SECONDS": "5",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -36,6 +38,11 @@ class OperatorProcess:
 
     def start(self, *, timeout: float = 30.0, **env: str) -> OperatorProcess:
         """Start it and wait until it is ready (it has primed its caches and armed its timer)."""
+        offset = self.launch(**env)
+        return self.wait_ready(offset, timeout=timeout)
+
+    def launch(self, **env: str) -> int:
+        """Start it without waiting (it may be waiting for the Lease); returns the log offset of this run."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.env.update(env)
         offset = self.log_size()
@@ -49,6 +56,11 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
             )
         self.starts += 1
+        return offset
+
+    def wait_ready(self, offset: int, *, timeout: float = 30.0) -> OperatorProcess:
+        """Wait until the run whose log starts at ``offset`` is ready."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while READY_LINE not in self.log(offset):
             if self.proc.poll() is not None:

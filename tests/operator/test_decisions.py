@@ -12,6 +12,7 @@ from socialpub.operator.decisions import (
     MAX_ATTEMPTS,
     TargetPlan,
     backoff_delay,
+    claim_until,
     event_id,
     failure_status,
     format_time,
@@ -164,10 +165,28 @@ def test_nothing_happens_before_release() -> None:
         ({"state": "failed", "nextAttemptAt": format_time(NOW + 60)}, False, TargetPlan("wait", NOW + 60)),
         ({"state": "published"}, False, TargetPlan("nothing")),
         ({"state": "dead"}, False, TargetPlan("nothing")),
+        ({"state": "unknown"}, False, TargetPlan("nothing")),
+        # A claim is its owner's until leaseUntil: the attempt may still land until then.
+        ({"state": "publishing", "leaseUntil": format_time(NOW + 30)}, False, TargetPlan("wait", NOW + 30)),
+        ({"state": "publishing", "leaseUntil": format_time(NOW + 30)}, True, TargetPlan("nothing")),
+        ({"state": "publishing", "leaseUntil": format_time(NOW)}, False, TargetPlan("resolve")),
+        ({"state": "publishing", "leaseUntil": format_time(NOW - 1)}, False, TargetPlan("resolve")),
     ],
 )
 def test_plan_target(status: dict, in_flight: bool, plan: TargetPlan) -> None:
     assert plan_target(status, released=True, in_flight=in_flight, now=NOW) == plan
+
+
+def test_an_unexpired_claim_is_never_resolved_however_often_it_is_looked_at() -> None:
+    status = {"state": "publishing", "claimedBy": "other", "leaseUntil": format_time(NOW + 90)}
+    for now in (NOW, NOW + 30, NOW + 89.999):
+        assert plan_target(status, released=True, in_flight=False, now=now).action == "wait"
+    assert plan_target(status, released=True, in_flight=False, now=NOW + 90).action == "resolve"
+
+
+def test_a_claim_covers_the_worst_case_call_and_a_settle_margin() -> None:
+    assert claim_until(claimed_at=NOW, call_seconds=120, settle_seconds=30) == NOW + 150
+    assert claim_until(claimed_at=NOW, call_seconds=-1, settle_seconds=-1) == NOW
 
 
 # The post's phase.
@@ -204,6 +223,10 @@ def test_phase_before_release(draft: bool, due: float | None, phase: str) -> Non
         (["dead", "published", "dead"], "partially_published"),
         (["dead"], "failed"),
         (["dead", "dead"], "failed"),
+        # unknown is neither published nor dead: the post waits for a person.
+        (["unknown"], "publishing"),
+        (["published", "unknown"], "publishing"),
+        (["dead", "unknown"], "publishing"),
     ],
 )
 def test_phase_after_release_follows_the_targets(states: list[str], phase: str) -> None:
@@ -213,11 +236,11 @@ def test_phase_after_release_follows_the_targets(states: list[str], phase: str) 
 
 
 def test_target_counts() -> None:
-    assert target_counts(["published", "dead", "published", "failed"]) == {
-        "pending": 0, "publishing": 0, "published": 2, "failed": 1, "dead": 1, "total": 4,
+    assert target_counts(["published", "dead", "published", "failed", "unknown"]) == {
+        "pending": 0, "publishing": 0, "published": 2, "failed": 1, "dead": 1, "unknown": 1, "total": 5,
     }  # fmt: skip
     assert target_counts([]) == dict.fromkeys(
-        ("pending", "publishing", "published", "failed", "dead", "total"), 0
+        ("pending", "publishing", "published", "failed", "dead", "unknown", "total"), 0
     )
 
 

@@ -65,7 +65,7 @@ def test_publish_now(world: World, driver: KubeDriver) -> None:
     status = post["status"]
     assert status["phase"] == "published"
     assert status["targetCounts"] == {
-        "total": 2, "pending": 0, "publishing": 0, "published": 2, "failed": 0, "dead": 0,
+        "total": 2, "pending": 0, "publishing": 0, "published": 2, "failed": 0, "dead": 0, "unknown": 0,
     }  # fmt: skip
     assert condition(post, "Published")["status"] == "True"
     assert condition(post, "Ready")["status"] == "True"

@@ -134,20 +134,26 @@ def post_name(post_id: int) -> str:
 def post_status(obj: Mapping[str, Any], now: datetime) -> PostStatus:
     """The status users see.
 
-    A draft is a draft whatever else is recorded. Otherwise the operator's ``status.phase`` wins,
-    but only if it was computed for the current spec (``observedGeneration``): right after a
-    publish or a reschedule the recorded phase is stale until the operator catches up, and the
-    spec tells the truth — scheduled if ``scheduledFor`` is ahead, else publishing.
+    A released post (``status.publishStartedAt``) is never a draft again, whatever its spec says
+    (a ``draft: true`` written with kubectl or by a GitOps revert changes nothing): its phase is
+    the operator's. Before release a draft is a draft whatever else is recorded. Otherwise the
+    operator's ``status.phase`` wins, but only if it was computed for the current spec
+    (``observedGeneration``): right after a publish or a reschedule the recorded phase is stale
+    until the operator catches up, and the spec tells the truth — scheduled if ``scheduledFor``
+    is ahead, else publishing.
     """
     spec = _spec(obj)
-    if spec.get("draft") is True:
-        return PostStatus.DRAFT
     status = _status(obj)
+    released = bool(status.get("publishStartedAt"))
+    if spec.get("draft") is True and not released:
+        return PostStatus.DRAFT
     phase = status.get("phase")
     observed = status.get("observedGeneration")
-    current = observed is None or observed == _meta(obj).get("generation")
+    current = released or observed is None or observed == _meta(obj).get("generation")
     if current and phase in _PHASES and phase != PostStatus.DRAFT:
         return PostStatus(phase)
+    if released:
+        return PostStatus.PUBLISHING
     scheduled = parse_time(spec.get("scheduledFor"))
     if scheduled is not None and scheduled > now:
         return PostStatus.SCHEDULED
