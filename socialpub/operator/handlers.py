@@ -162,10 +162,8 @@ async def tenant_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> N
     """Keep the namespace → mode view current and write the tenant's status (operator.tenants)."""
     tenancy = getattr(memo, "tenancy", None)
     if isinstance(tenancy, Tenancy):
-        body = plain(event.get("object") or {})
-        tenancy.observe(event.get("type"), body)
-        if event.get("type") != "DELETED":
-            await tenancy.reconcile(str(body["metadata"]["name"]))
+        for name in tenancy.observe(event.get("type"), plain(event.get("object") or {})):
+            await tenancy.reconcile(name)
 
 
 @kopf.on.event("v1", "namespaces")

@@ -118,10 +118,14 @@ class Tenancy:
         self._tenants = {str(t["metadata"]["name"]): t for t in items}
         self._lists += 1
 
-    def observe(self, event_type: str | None, body: dict[str, Any]) -> None:
+    def observe(self, event_type: str | None, body: dict[str, Any]) -> list[str]:
+        """Take in a watch event; returns the tenants whose status may have changed by it (this
+        one, and any other naming a namespace it names or named)."""
         name = str((body.get("metadata") or {}).get("name") or "")
         if not name:
-            return
+            return []
+        old = self._tenants.get(name)
+        touched = set(_namespaces(body)) | (set(_namespaces(old)) if old else set())
         if event_type == "DELETED":
             self._tenants.pop(name, None)
             handle = self._rechecks.pop(name, None)
@@ -129,6 +133,12 @@ class Tenancy:
                 handle.cancel()
         else:
             self._tenants[name] = body
+        others = sorted(
+            other
+            for other, tenant in self._tenants.items()
+            if other != name and touched & set(_namespaces(tenant))
+        )
+        return [name, *others] if event_type != "DELETED" else others
 
     def _claims(self) -> dict[str, list[tuple[str, Mode]]]:
         claims: dict[str, list[tuple[str, Mode]]] = {}
