@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -21,16 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from socialpub.kube.accounts import account_id, find_accounts
 from socialpub.kube.client import KubeClient
 from socialpub.kube.keys import list_keys, revoke_key
 from socialpub.kube.resources import TENANTS
 from socialpub.models.keys import checksum_ok, hash_key, key_id
+from tests.kube_harness import KUBECTL
 
 CLI = (sys.executable, "-m", "socialpub.cli")
 KEY = re.compile(r"\bsk_test_[0-9A-Za-z]{46}\b")
 API_URL = re.compile(r"api on (http://127\.0\.0\.1:\d+)")
+KUBE_URL = re.compile(r"embedded Kubernetes API on (https://127\.0\.0\.1:\d+)")
+PRIVATE_FILES = ("kube.sqlite3", "kube.sqlite3-wal", "kube.sqlite3-shm", "kubeconfig", "token", "dev-key")
 DEMO_ACCOUNTS = [("linkedin", "Acme Co"), ("facebook", "Acme Co"), ("instagram", "@acme")]
 
 
@@ -101,6 +106,40 @@ class Dev:
             self.proc.wait(10)
 
 
+def assert_private(state: Path) -> None:
+    """The state directory holds every Secret in clear and the API's credential: owner only."""
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir() if p.is_file()}
+    assert set(PRIVATE_FILES) <= set(modes), modes
+    assert all(mode == 0o600 for mode in modes.values()), modes
+
+
+def assert_kube_needs_the_kubeconfig(dev: Dev) -> None:
+    """Only the kubeconfig's holder gets in: kubectl with it works, a request without its token
+    is 401, one from a page (Origin) is 403."""
+    match = KUBE_URL.search(dev.output)
+    assert match, dev.output
+    kube_url = match.group(1)
+    kubeconfig = yaml.safe_load((dev.state_dir / "kubeconfig").read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == kube_url
+    token = kubeconfig["users"][0]["user"]["token"]
+    ca = ssl.create_default_context(cafile=str(dev.state_dir / "ca.crt"))
+    secrets = f"{kube_url}/api/v1/secrets"
+    assert httpx.get(secrets, verify=ca, timeout=5).status_code == 401
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (
+        httpx.get(secrets, verify=ca, headers={**headers, "Origin": "http://evil.example"}).status_code == 403
+    )
+    assert httpx.get(secrets, verify=ca, headers=headers, timeout=5).status_code == 200
+    if KUBECTL is not None:
+        env = {**_env(), "KUBECONFIG": str(dev.state_dir / "kubeconfig")}
+        cache = f"--cache-dir={dev.state_dir.parent / 'kubectl-cache'}"
+        got = subprocess.run(
+            [KUBECTL, cache, "get", "namespaces", "-o", "name"], capture_output=True, text=True, env=env
+        )
+        assert "namespace/demo-sandbox" in got.stdout.split(), got.stderr
+
+
 def in_cluster(state_dir: Path, work: Any) -> Any:
     async def go() -> Any:
         client = KubeClient.from_config(str(state_dir / "kubeconfig"))
@@ -147,6 +186,8 @@ def test_first_start_seeds_the_demo_and_restarts_reuse_it(tmp_path: Path) -> Non
         assert (
             f'curl -H "Authorization: Bearer {key}" {dev.url}/api/v1/services/social/accounts' in dev.output
         )
+        assert_private(state)
+        assert_kube_needs_the_kubeconfig(dev)
 
         tenant = in_cluster(state, lambda c: c.get(TENANTS, "demo"))
         assert tenant["spec"]["sandboxNamespace"] == "demo-sandbox"
@@ -159,9 +200,11 @@ def test_first_start_seeds_the_demo_and_restarts_reuse_it(tmp_path: Path) -> Non
         assert dev.output.rstrip().endswith("socialpub dev: stopped")
         assert "Traceback" not in dev.log.read_text()
 
-        # A restart prints the same key and creates nothing twice.
+        # A restart prints the same key and creates nothing twice; the kubeconfig keeps working.
         dev = Dev(state).wait_ready()
         assert dev.key == key
+        assert_private(state)
+        assert_kube_needs_the_kubeconfig(dev)
         assert demo_accounts(state) == expected
         (record,) = in_cluster(state, lambda c: list_keys(c, tenant="demo"))
         assert record.id == key_id(hash_key(key))
