@@ -18,6 +18,7 @@ import pytest
 from socialpub.api.app import BASE_PATH
 from socialpub.api.settings import ApiSettings
 from socialpub.kube.keys import create_key
+from socialpub.kube.resources import POSTS
 from socialpub.models.keys import Mode, Scope
 from tests.api.conftest import ApiServer
 from tests.kube_harness import KubeHarness
@@ -154,3 +155,31 @@ def test_the_api_reports_what_the_operator_did(world: World, driver: ApiDriver) 
         assert row["attempts"] == 3
         assert row["external_post_id"] == target["status"]["externalPostId"]
         assert row["published_at"] is not None
+
+
+def test_a_released_post_set_back_to_draft_stays_released_and_cannot_be_edited(
+    world: World, driver: ApiDriver
+) -> None:
+    """A GitOps revert writes ``draft: true`` on a published post: the api still shows it published
+    and refuses to edit it (409), so its targets cannot be deleted and recreated from here."""
+    accounts = world.account_ids[:2]
+    name = driver.create_post(body="Published, then reverted", account_ids=accounts)
+    world.wait_settled(name, timeout=30)
+    patch = {"spec": {"draft": True}}
+    world.kube.call(world.client.patch(POSTS, name, patch, world.namespace))  # what kubectl patch sends
+
+    assert driver.api_post(name)["status"] == "published"
+    answer = driver.http.patch(f"/posts/{driver._ids[name]}", json={"targets": [{"account_id": accounts[0]}]})
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "post_not_editable"
+    assert set(world.targets(name)) == set(accounts)
+    assert world.reasons(name).count("PublishedTarget") == 2
+
+
+def test_the_api_shows_an_unknown_outcome(world: World, driver: ApiDriver) -> None:
+    account = world.account_ids[0]
+    name = driver.create_post(body="Answer lost #sandbox-outcome-unknown", account_ids=[account])
+    wait_for(lambda: world.target_states(name).get(account) == "unknown", timeout=30, what="unknown")
+    [row] = driver.api_targets(name)
+    assert row["status"] == "unknown"
+    assert driver.api_post(name)["status"] == "publishing"
