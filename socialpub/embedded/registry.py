@@ -38,6 +38,8 @@ class ResourceType:
     printer_columns: tuple[Mapping[str, Any], ...] = ()
     verbs: tuple[str, ...] = _ALL_VERBS
     custom: bool = False
+    field_labels: tuple[str, ...] = ("metadata.name", "metadata.namespace")
+    """The field selector labels the kind supports (kube-apiserver's ``SelectableFields``)."""
     unconditional_update: bool = True
     """Whether a PUT may omit ``resourceVersion`` (false for custom kinds and Lease, as upstream)."""
     """True for kinds defined by a CRD (these answer 415 to strategic merge patch)."""
@@ -72,6 +74,7 @@ def _core(
     short: tuple[str, ...] = (),
     status: bool = False,
     verbs: tuple[str, ...] = _ALL_VERBS,
+    fields: tuple[str, ...] = (),
 ) -> ResourceType:
     return ResourceType(
         group="",
@@ -83,10 +86,28 @@ def _core(
         short_names=short,
         has_status=status,
         verbs=verbs,
+        field_labels=("metadata.name", "metadata.namespace", *fields),
     )
 
 
-NAMESPACE_TYPE = _core("namespaces", "Namespace", namespaced=False, short=("ns",), status=True)
+NAMESPACE_TYPE = _core(
+    "namespaces", "Namespace", namespaced=False, short=("ns",), status=True, fields=("status.phase",)
+)
+EVENT_FIELD_LABELS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+"""What kube-apiserver lets a core/v1 Event list or watch select on (kubectl describe uses the
+``involvedObject.*`` ones to show an object's events)."""
 CRD_TYPE = ResourceType(
     group="apiextensions.k8s.io",
     version="v1",
@@ -148,8 +169,8 @@ LEASE_TYPE = ResourceType(
 _BUILTINS = (
     NAMESPACE_TYPE,
     LEASE_TYPE,
-    _core("events", "Event", namespaced=True, short=("ev",)),
-    _core("secrets", "Secret", namespaced=True),
+    _core("events", "Event", namespaced=True, short=("ev",), fields=EVENT_FIELD_LABELS),
+    _core("secrets", "Secret", namespaced=True, fields=("type",)),
     _core("configmaps", "ConfigMap", namespaced=True, short=("cm",)),
     CRD_TYPE,
 )

@@ -510,8 +510,18 @@ def _escape_field_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
+def _event_source(obj: Mapping[str, Any]) -> str:
+    """An Event's ``source`` field label: ``source.component``, else ``reportingComponent``
+    (what kube-apiserver's event strategy selects on, for old and new style events alike)."""
+    source = obj.get("source")
+    component = source.get("component") if isinstance(source, Mapping) else None
+    return str(component or obj.get("reportingComponent") or "")
+
+
 def _field_value(obj: Mapping[str, Any], path: str) -> str:
     """The string form kube-apiserver compares: missing or null is "", bools are lowercase."""
+    if path == "source" and obj.get("kind") == "Event":
+        return _event_source(obj)
     current: Any = obj
     for part in path.split("."):
         if not isinstance(current, Mapping) or part not in current:

@@ -562,12 +562,9 @@ class EmbeddedKubeServer:
     def _fields(
         self, rt: ResourceType, query: Mapping[str, str], *, text: str | None = None
     ) -> FieldSelector:
-        supported = ["metadata.name", "metadata.namespace"]
-        if rt.plural == "namespaces":
-            supported.append("status.phase")
         try:
             return FieldSelector.parse(
-                query.get("fieldSelector", "") if text is None else text, supported=supported
+                query.get("fieldSelector", "") if text is None else text, supported=rt.field_labels
             )
         except SelectorError as exc:
             raise ApiError.bad_request(str(exc)) from exc

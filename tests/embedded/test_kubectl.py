@@ -11,6 +11,7 @@ server's watch hub, so no test sleeps for a fixed time.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -26,6 +27,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from socialpub.kube.client import KubeClient
+from socialpub.kube.events import record_event
 from tests.kube_harness import EXAMPLES, KUBECTL, REPO, KubeHarness
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.usefixtures("needs_kubectl")]
@@ -1170,3 +1173,75 @@ def test_objects_survive_a_restart(tmp_path: Path) -> None:
         assert harness.kubectl("apply", "-f", str(EXAMPLES)).stdout.count("unchanged") == len(before["items"])
     finally:
         harness.close()
+
+
+# Events of an object (issue 9 item 10e).
+
+
+def _record_events(kube: KubeHarness, *events: tuple[dict[str, Any], str, str, bool]) -> None:
+    """Post Events the way the operator does (``record_event``), through the kubeconfig."""
+
+    async def go() -> None:
+        client = KubeClient.from_config(str(kube.kubeconfig))
+        try:
+            for involved, reason, message, warning in events:
+                await record_event(client, involved, reason=reason, message=message, warning=warning)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def test_describe_shows_the_events_of_the_object(kube: KubeHarness, ns: str) -> None:
+    apply(kube, post("launch", ns), post("other", ns), target("launch", ns, "launch"))
+    launch = get(kube, ns, "socialpost/launch")
+    other = get(kube, ns, "socialpost/other")
+    launch_target = get(kube, ns, "socialtarget/launch")
+    _record_events(
+        kube,
+        (launch, "Scheduled", "publishes at 2026-12-24T09:00:00Z", False),
+        (launch, "TargetFailed", "linkedin refused the media", True),
+        (other, "Published", "published everywhere", False),
+        (launch_target, "Claimed", "claimed for publishing", False),
+    )
+
+    described = kube.kubectl("-n", ns, "describe", "socialpost", "launch").stdout
+    events = described.split("Events:", 1)[1]
+    assert "<none>" not in events
+    rows = [words(line) for line in events.splitlines() if line.strip()]
+    assert any(
+        row.startswith("Normal Scheduled") and "publishes at 2026-12-24T09:00:00Z" in row for row in rows
+    )
+    assert any(row.startswith("Warning TargetFailed") and "linkedin refused the media" in row for row in rows)
+    assert "Published" not in events  # another post's event
+    assert "Claimed" not in events  # same name, another kind
+
+    # The selectors kubectl and clients use, answered as kube-apiserver answers them.
+    def selected(selector: str) -> list[str]:
+        listed = kube.kubectl_json("-n", ns, "get", "events", f"--field-selector={selector}")
+        return sorted(item["reason"] for item in listed["items"])
+
+    assert selected("involvedObject.name=launch") == ["Claimed", "Scheduled", "TargetFailed"]
+    assert selected("involvedObject.kind=SocialPost,involvedObject.name=launch") == [
+        "Scheduled",
+        "TargetFailed",
+    ]
+    assert selected(f"involvedObject.uid={launch['metadata']['uid']}") == ["Scheduled", "TargetFailed"]
+    assert selected(f"involvedObject.apiVersion={API_VERSION},type=Warning") == ["TargetFailed"]
+    assert selected(f"involvedObject.namespace={ns},reason=Published") == ["Published"]
+    assert selected("involvedObject.fieldPath=,involvedObject.resourceVersion=") == [
+        "Claimed",
+        "Published",
+        "Scheduled",
+        "TargetFailed",
+    ]
+    assert selected("source=socialpub-operator,type!=Normal") == ["TargetFailed"]
+    assert selected("reportingComponent=socialpub-operator,reason!=Scheduled") == [
+        "Claimed",
+        "Published",
+        "TargetFailed",
+    ]
+    assert selected("source=kubelet") == []
+    refused = kube.kubectl("-n", ns, "get", "events", "--field-selector=message=x", check=False)
+    assert refused.returncode != 0
+    assert "field label not supported: message" in refused.stderr
