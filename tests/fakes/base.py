@@ -9,7 +9,10 @@ A fault matches the next request(s) by method and path (a regular expression) an
 * ``drop``: closes the connection without an answer; nothing is committed;
 * ``commit_drop``: stores the post, then closes the connection without an answer;
 * ``commit_hang``: stores the post, calls ``on_commit`` (e.g. to SIGKILL the operator), then never
-  answers until the client goes away.
+  answers until the client goes away;
+* ``trickle``: runs the handler (a create is stored), then sends its answer one byte at a time
+  spread over ``delay`` seconds — every read gets a byte in time, so only a whole-exchange
+  deadline ends it.
 
 With ``every=n`` the fault skips matching requests and applies to every n-th one (``times`` counts
 the requests it applied to): ``Fault(kind="commit_drop", every=2, times=30)`` drops the answer of
@@ -202,6 +205,8 @@ class FakeServer:
                 return response
             await asyncio.sleep(fault.delay)
             return web.json_response({"message": "late"}, status=503)
+        if fault.kind == "trickle":
+            return await self._trickle(request, await handler(request), fault.delay)
         if fault.kind in ("commit_drop", "commit_hang"):
             response = await handler(request)
             if response.status >= 300:
@@ -217,6 +222,27 @@ class FakeServer:
                     await asyncio.sleep(0.05)
             return self._drop(request)
         raise AssertionError(f"unknown fault kind {fault.kind!r}")
+
+    @staticmethod
+    async def _trickle(
+        request: web.Request, answer: web.StreamResponse, seconds: float
+    ) -> web.StreamResponse:
+        body = answer.body if isinstance(answer, web.Response) and isinstance(answer.body, bytes) else b""
+        stream = web.StreamResponse(status=answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding"):
+                stream.headers[name] = value
+        stream.content_length = len(body)
+        await stream.prepare(request)
+        interval = seconds / max(1, len(body))
+        try:
+            for byte in body:
+                await stream.write(bytes([byte]))
+                await asyncio.sleep(interval)
+            await stream.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client gave up
+        return stream
 
     @staticmethod
     def _drop(request: web.Request) -> web.StreamResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from socialpub.models.platforms import Platform, count_hashtags, count_mentions, length_problems
 from socialpub.platforms.base import (
     Deferred,
     OutcomeUnknown,
@@ -325,3 +326,24 @@ async def test_twenty_mentions_thirty_hashtags_and_emails_are_fine(
     await adapters.instagram.publish(req)
     [media] = fakes.instagram.media
     assert media["caption"] == caption
+
+
+@pytest.mark.parametrize(
+    ("text", "hashtags", "mentions"),
+    [
+        ("#a#b#c", 3, 0),
+        ("word#tag ##double #2024 #2024goals", 3, 0),
+        ("@a @b.c (@d) @e. me@example.com @@f", 0, 4),
+    ],
+)
+def test_hashtags_and_mentions_are_counted_as_instagram_does(text: str, hashtags: int, mentions: int) -> None:
+    """One function counts for the api at create time and for the adapter before sending."""
+    assert (count_hashtags(text), count_mentions(text)) == (hashtags, mentions)
+
+
+def test_the_api_and_the_adapter_share_the_caption_rules() -> None:
+    glued = "".join(f"#t{i}" for i in range(31))
+    assert length_problems(Platform.INSTAGRAM, glued) == [
+        "instagram allows at most 30 hashtags; this text has 31"
+    ]
+    assert length_problems(Platform.FACEBOOK, glued) == []

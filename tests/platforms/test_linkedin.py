@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -459,3 +460,20 @@ async def test_member_duplicate_on_a_first_attempt_is_permanent(
     with pytest.raises(PermanentError) as caught:
         await adapters.linkedin.publish(second)
     assert caught.value.code == "linkedin_duplicate_post"
+
+
+async def test_an_answer_that_trickles_in_is_cut_at_the_request_deadline(fakes: Fakes) -> None:
+    """httpx's read timeout restarts with every byte; the adapter's whole-exchange deadline (twice
+    the timeout) is what makes ``max_publish_seconds`` a bound. A create cut there may have landed."""
+    settings = fakes.settings(timeout_seconds=0.3)
+    registry = PlatformAdapters(settings)
+    try:
+        fakes.linkedin.inject("GET", "^/rest/posts$", Fault(kind="trickle", delay=5.0))
+        req, _ = li(fakes, "slow listing")
+        started = time.monotonic()
+        with pytest.raises(TransientError) as caught:
+            await registry.linkedin.find_published(req)
+        assert caught.value.code == "linkedin_timeout"
+        assert time.monotonic() - started < settings.request_deadline_seconds + 1.0
+    finally:
+        await registry.aclose()
