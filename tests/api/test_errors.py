@@ -236,6 +236,18 @@ CASES: list[tuple[str, Callable[[dict[str, int]], dict[str, Any]], str, list[str
         ["body"],
     ),
     (
+        "instagram 31 glued hashtags",
+        lambda a: _post(a["instagram"], body="".join(f"#t{i}" for i in range(31)), media=[{"url": PNG}]),
+        "platform_limit",
+        ["body"],
+    ),
+    (
+        "instagram 21 mentions",
+        lambda a: _post(a["instagram"], body=" ".join(f"@u{i}" for i in range(21)), media=[{"url": PNG}]),
+        "platform_limit",
+        ["body"],
+    ),
+    (
         "instagram without image",
         lambda a: _post(a["instagram"]),
         "platform_limit",
