@@ -20,9 +20,9 @@ as ``DUPLICATE_POST`` after an unknown outcome is ours if the post its message n
 
 A member's posts cannot be listed or read (``r_member_social`` is closed), and re-sending to learn
 from ``DUPLICATE_POST`` would post twice wherever LinkedIn accepts the duplicate. So a member
-publish saves ``createSentAttempt`` before its create: an interrupted attempt that never sent one
-is safely "not found"; one that did, or an earlier create with an unknown outcome, is
-:class:`OutcomeUnknown` (a person decides), never re-sent.
+publish saves ``createSentAttempt`` before its create (removed again when LinkedIn refuses it): an
+interrupted attempt that never sent one is safely "not found"; one that did, or an earlier create
+with an unknown outcome, is :class:`OutcomeUnknown` (a person decides), never re-sent.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ _DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 PAGE_SIZE = 100
 """Posts per page of the ``q=author`` finder (its largest ``count``)."""
 CREATE_SENT = "createSentAttempt"
-"""``platformState`` key (member authors): the attempt that was about to send its create."""
+"""``platformState`` key (member authors): set to the attempt's number just before its create is
+sent, removed once LinkedIn answered it with a refusal. Present means a create went out whose
+answer nobody has acted on."""
 
 
 def _escape_plain(text: str) -> str:
@@ -235,6 +237,8 @@ class LinkedInAdapter:
             return self._published(urn)
         if response.status_code >= 500:
             await mark_unconfirmed(request)
+        elif _is_member(author):
+            await request.checkpoint({CREATE_SENT: None})  # refused: certainly not published
         error = map_error(response, "creating the post")
         if error.code == "linkedin_duplicate_post":
             return await self._duplicate(request, token, author, commentary, earlier, error)
@@ -363,7 +367,7 @@ class LinkedInAdapter:
         author = author_urn(request.account_external_id)
         earlier = unconfirmed_since(request)
         if _is_member(author):
-            if earlier is not None or request.platform_state.get(CREATE_SENT) == request.attempt:
+            if earlier is not None or CREATE_SENT in request.platform_state:
                 raise _member_unknown(author)
             return None  # the interrupted attempt never sent its create
         since = min(earlier or request.started_at, request.started_at)

@@ -451,6 +451,22 @@ async def test_member_attempt_killed_before_its_create_is_safely_not_found(
     assert published.external_id == post["id"]
 
 
+async def test_member_create_refused_then_retried_is_not_unknown(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """A create LinkedIn answered with a refusal (429) certainly did not post: the marker is
+    removed, and an attempt interrupted later, before its own create, is safely "not found"."""
+    body = {"serviceErrorCode": 101, "message": "throttled", "status": 429}
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=429, body=body))
+    req, saved = member(fakes, "Throttled first")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    assert saved.state == {}
+    published = await resolve(adapters.linkedin, again(req, saved), saved)
+    [post] = fakes.linkedin.posts
+    assert published.external_id == post["id"]
+
+
 async def test_member_duplicate_on_a_first_attempt_is_permanent(
     fakes: Fakes, adapters: PlatformAdapters
 ) -> None:
