@@ -28,7 +28,9 @@ import pytest
 
 from socialpub.cli import main
 from socialpub.kube.client import KubeClient
+from socialpub.kube.keys import KEYS_NAMESPACE, ApiKeyRecord, find_key
 from socialpub.kube.keys import create_key as kube_create_key
+from socialpub.kube.namespaces import ensure_namespace
 from socialpub.kube.resources import (
     ACCOUNTS,
     LABEL_ID,
@@ -180,6 +182,33 @@ class TestTenants:
         for name in ("trailing-", "x" * 41, "a.b"):
             failed(in_process(shared_kube.kubeconfig, "tenants", "create", name), 2, "invalid tenant name")
 
+    def test_delete_revokes_its_keys_and_keeps_its_namespaces(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "leaving")
+        key = new_key(shared_kube, "leaving", Scope.VIEW)
+        out = socialpub(shared_kube.kubeconfig, "tenants", "delete", "leaving")
+        assert "revoked 1 key" in ok(out)
+        assert "kept namespaces leaving-live and leaving-sandbox" in out.stderr
+        record = in_cluster(shared_kube, lambda c: find_key(c, key))
+        assert isinstance(record, ApiKeyRecord)
+        assert record.revoked_at
+        names = {n["metadata"]["name"] for n in in_cluster(shared_kube, lambda c: c.list(NAMESPACES))[0]}
+        assert {"leaving-live", "leaving-sandbox"} <= names
+        tenants = in_cluster(shared_kube, lambda c: c.list(TENANTS))[0]
+        assert "leaving" not in [t["metadata"]["name"] for t in tenants]
+        failed(in_process(shared_kube.kubeconfig, "tenants", "delete", "leaving"), 1, "no tenant 'leaving'")
+
+    def test_delete_with_its_namespaces(self, shared_kube: KubeHarness) -> None:
+        tenant(shared_kube, "erased")
+        out = ok(in_process(shared_kube.kubeconfig, "tenants", "delete", "erased", "--delete-namespaces"))
+        assert "deleting namespaces erased-live and erased-sandbox" in out
+
+        def phases(items: list[dict[str, Any]]) -> dict[str, Any]:
+            return {n["metadata"]["name"]: (n.get("status") or {}).get("phase") for n in items}
+
+        left = phases(in_cluster(shared_kube, lambda c: c.list(NAMESPACES))[0])
+        assert left.get("erased-live") in (None, "Terminating")
+        assert left.get("erased-sandbox") in (None, "Terminating")
+
 
 class TestKeys:
     def test_create_prints_only_the_key_and_stores_only_its_hash(self, shared_kube: KubeHarness) -> None:
@@ -208,12 +237,12 @@ class TestKeys:
         assert checksum_ok(live.stdout.strip())
 
         digest = hash_key(key)
-        secret = in_cluster(
-            shared_kube, lambda c: c.get(SECRETS, f"apikey-{key_id(digest)}", SYSTEM_NAMESPACE)
-        )
+        secret = in_cluster(shared_kube, lambda c: c.get(SECRETS, f"apikey-{key_id(digest)}", KEYS_NAMESPACE))
         stored = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
         assert stored["hash"] == digest
         assert stored["tenant"] == "keyed"
+        keyed = in_cluster(shared_kube, lambda c: c.get(TENANTS, "keyed"))
+        assert stored["tenantUid"] == keyed["metadata"]["uid"]
         assert stored["mode"] == "test"
         assert stored["scopes"].split() == ["service.social.publish", "service.social.view"]
         assert stored["createdAt"]
@@ -259,6 +288,37 @@ class TestKeys:
         )
         (listed,) = listed_keys(shared_kube, "owner")
         assert listed["revoked_at"] is None
+
+    def test_records_in_the_old_place_are_moved_and_bound(self, shared_kube: KubeHarness) -> None:
+        """Records an older CLI left in socialpub-system (no tenant uid) move to the keys
+        namespace: bound to their tenant if it is the one they were made for, else revoked."""
+        tenant(shared_kube, "upgraded")
+        keys = [new_key(shared_kube, "upgraded", Scope.VIEW) for _ in range(2)]
+
+        async def to_legacy(client: KubeClient, key: str, created_at: str) -> None:
+            name = f"apikey-{key_id(hash_key(key))}"
+            secret = await client.get(SECRETS, name, KEYS_NAMESPACE)
+            await client.delete(SECRETS, name, KEYS_NAMESPACE)
+            data = {k: v for k, v in secret["data"].items() if k != "tenantUid"}
+            data["createdAt"] = base64.b64encode(created_at.encode()).decode()
+            legacy = {k: secret[k] for k in ("apiVersion", "kind", "type")}
+            legacy["metadata"] = {"name": name, "labels": secret["metadata"]["labels"]}
+            await ensure_namespace(client, SYSTEM_NAMESPACE)
+            await client.create(SECRETS, {**legacy, "data": data}, SYSTEM_NAMESPACE)
+
+        in_cluster(shared_kube, lambda c: to_legacy(c, keys[0], "2099-01-01T00:00:00Z"))
+        in_cluster(shared_kube, lambda c: to_legacy(c, keys[1], "2001-01-01T00:00:00Z"))  # before the tenant
+        out = ok(socialpub(shared_kube.kubeconfig, "keys", "migrate"))
+        assert "moved or bound" in out
+        current, older = (in_cluster(shared_kube, lambda c, k=k: find_key(c, k)) for k in keys)
+        uid = in_cluster(shared_kube, lambda c: c.get(TENANTS, "upgraded"))["metadata"]["uid"]
+        assert current.tenant_uid == uid
+        assert current.active
+        assert older.tenant_uid is None
+        assert older.revoked_at
+        legacy = in_cluster(shared_kube, lambda c: c.list(SECRETS, SYSTEM_NAMESPACE))[0]
+        assert not [s for s in legacy if s["metadata"]["name"].startswith("apikey-")]
+        assert "0 key record(s)" in ok(socialpub(shared_kube.kubeconfig, "keys", "migrate"))
 
     def test_bad_input_is_refused(self, shared_kube: KubeHarness) -> None:
         tenant(shared_kube, "strict")

@@ -94,6 +94,10 @@ def authenticate(request: Request) -> Principal:
     tenant_obj = runtime.tenants.get("", record.tenant)
     if tenant_obj is None:
         raise Unauthorized("this API key's tenant no longer exists", code="invalid_api_key")
+    if record.tenant_uid is None or record.tenant_uid != (tenant_obj.get("metadata") or {}).get("uid"):
+        # Made for a tenant of this name that was deleted (and perhaps created again), or a
+        # record from before keys were bound to tenant uids that was never migrated.
+        raise Unauthorized("this API key has been revoked", code="api_key_revoked")
     tenant = Tenant.from_object(tenant_obj)
     return Principal(
         tenant=tenant.name,

@@ -25,7 +25,6 @@ from socialpub.kube.resources import (
     NAMESPACES,
     POSTS,
     SECRETS,
-    SYSTEM_NAMESPACE,
     TARGETS,
     TENANTS,
 )
@@ -46,7 +45,7 @@ class Runtime:
     targets: ObjectCache
     idempotency: IdempotencyStore
     ids: IdAllocator
-    key_index: KeyIndex = field(default_factory=KeyIndex)
+    key_index: KeyIndex
     account_index: IdIndex = field(default_factory=IdIndex)
     post_index: PostIndex = field(default_factory=PostIndex)
     _sweeper: asyncio.Task[None] | None = None
@@ -58,7 +57,9 @@ class Runtime:
         runtime = cls(
             settings=settings,
             client=client,
-            keys=ObjectCache(client, SECRETS, label_selector=API_KEY_SELECTOR),
+            keys=ObjectCache(
+                client, SECRETS, label_selector=API_KEY_SELECTOR, namespace=settings.keys_namespace
+            ),
             tenants=ObjectCache(client, TENANTS),
             accounts=ObjectCache(client, ACCOUNTS),
             posts=ObjectCache(client, POSTS),
@@ -69,6 +70,7 @@ class Runtime:
                 lease_seconds=settings.idempotency_lease_seconds,
             ),
             ids=IdAllocator(client),
+            key_index=KeyIndex(settings.keys_namespace),
         )
         runtime.keys.on_change(runtime.key_index.apply)
         runtime.accounts.on_change(runtime.account_index.apply)
@@ -114,7 +116,7 @@ class Runtime:
     async def kube_answers(self, timeout: float = 2.0) -> bool:
         """Whether the Kubernetes API answers at all (any HTTP answer below 500 counts)."""
         try:
-            await asyncio.wait_for(self.client.get(NAMESPACES, SYSTEM_NAMESPACE), timeout)
+            await asyncio.wait_for(self.client.get(NAMESPACES, self.settings.keys_namespace), timeout)
         except KubeError as exc:
             return exc.status < 500
         except Exception:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from socialpub.kube.keys import keys_namespace
 
 __all__ = ["ApiSettings"]
 
@@ -13,6 +15,9 @@ class ApiSettings:
     kubeconfig: str | None = None
     """Kubeconfig to reach the Kubernetes API; ``None`` = ``$KUBECONFIG`` or the in-cluster account."""
     max_body_bytes: int = 1024 * 1024
+    keys_namespace: str = field(default_factory=keys_namespace)
+    """The only namespace whose Secrets the api reads: API-key records and nothing else
+    (``$SOCIALPUB_KEYS_NAMESPACE``, default ``socialpub-keys``)."""
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_lease_seconds: float = 60
     """How long an idempotency claim is held without renewal; its holder renews it every quarter
@@ -27,6 +32,7 @@ class ApiSettings:
         return cls(
             kubeconfig=os.environ.get("KUBECONFIG") or None,
             max_body_bytes=int(os.environ.get("SOCIALPUB_MAX_BODY_BYTES", 1024 * 1024)),
+            keys_namespace=keys_namespace(os.environ),
             idempotency_ttl_seconds=int(os.environ.get("SOCIALPUB_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)),
             idempotency_lease_seconds=float(os.environ.get("SOCIALPUB_IDEMPOTENCY_LEASE_SECONDS", 60)),
         )

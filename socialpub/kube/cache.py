@@ -39,7 +39,9 @@ def _key(obj: dict[str, Any]) -> Key:
 
 
 class ObjectCache:
-    """All objects of one kind (optionally filtered by a label selector), kept current by a watch."""
+    """All objects of one kind (optionally in one namespace, and filtered by a label selector),
+    kept current by a watch. A namespaced cache asks only for that namespace, so a namespaced
+    Role is all it needs."""
 
     def __init__(
         self,
@@ -47,12 +49,14 @@ class ObjectCache:
         resource: Resource,
         *,
         label_selector: str | None = None,
+        namespace: str | None = None,
         watch_timeout: int = 300,
         retry_delay: float = 1.0,
     ) -> None:
         self._client = client
         self._resource = resource
         self._selector = label_selector
+        self._namespace = namespace
         self._watch_timeout = watch_timeout
         self._retry_delay = retry_delay
         self._objects: dict[Key, dict[str, Any]] = {}
@@ -122,7 +126,7 @@ class ObjectCache:
             listener(kind, obj)
 
     async def _relist(self) -> str:
-        items, rv = await self._client.list(self._resource, label_selector=self._selector)
+        items, rv = await self._client.list(self._resource, self._namespace, label_selector=self._selector)
         fresh = {_key(o): o for o in items}
         for key, old in list(self._objects.items()):
             if key not in fresh:
@@ -141,6 +145,7 @@ class ObjectCache:
                     rv = await self._relist()
                 async for kind, obj in self._client.watch(
                     self._resource,
+                    self._namespace,
                     resource_version=rv,
                     label_selector=self._selector,
                     timeout_seconds=self._watch_timeout,

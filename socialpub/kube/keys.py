@@ -1,19 +1,32 @@
-"""API key records: Secrets in the system namespace that hold only a key's hash and grants.
+"""API key records: Secrets that hold only a key's hash and grants, in a namespace of their own.
 
 The CLI creates and revokes them; the api watches them (so a revocation takes effect within a
 watch round trip) and looks keys up by hash.
+
+Where they live: the keys namespace (``socialpub-keys``, or ``$SOCIALPUB_KEYS_NAMESPACE``) holds
+API-key records and nothing else. A namespaced Role can then grant the api ``get/list/watch`` on
+Secrets there and nowhere else: Kubernetes cannot restrict a list or watch by name, so sharing a
+namespace with the encryption key ring (``socialpub-system``) would have meant granting it too.
+Records from before this (in ``socialpub-system``) are moved by :func:`migrate_keys`, which the
+CLI and ``socialpub dev`` run (they have admin rights; the api does not).
+
+Whose they are: a record names its tenant *and the tenant's uid*. A tenant deleted and created
+again under the same name has another uid, so its old keys no longer authenticate even if their
+records were never cleaned up.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
+import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from socialpub.kube.client import KubeClient, NotFound
+from socialpub.kube.client import AlreadyExists, KubeClient, NotFound
 from socialpub.kube.namespaces import ensure_namespace
 from socialpub.kube.resources import (
     LABEL_COMPONENT,
@@ -21,20 +34,35 @@ from socialpub.kube.resources import (
     LABEL_TENANT,
     SECRETS,
     SYSTEM_NAMESPACE,
+    TENANTS,
 )
 from socialpub.models.keys import Mode, Scope, checksum_ok, hash_key, key_id, new_key
 
 __all__ = [
     "API_KEY_SELECTOR",
+    "KEYS_NAMESPACE",
+    "KEYS_NAMESPACE_ENV",
     "ApiKeyRecord",
     "create_key",
-    "ensure_system_namespace",
+    "ensure_keys_namespace",
     "find_key",
+    "keys_namespace",
     "list_keys",
+    "migrate_keys",
     "revoke_key",
+    "revoke_tenant_keys",
 ]
 
 API_KEY_SELECTOR = f"{LABEL_COMPONENT}=api-key"
+KEYS_NAMESPACE = "socialpub-keys"
+KEYS_NAMESPACE_ENV = "SOCIALPUB_KEYS_NAMESPACE"
+LEGACY_NAMESPACE = SYSTEM_NAMESPACE
+"""Where key records lived before they had a namespace of their own."""
+
+
+def keys_namespace(environ: Mapping[str, str] | None = None) -> str:
+    """The keys namespace: ``$SOCIALPUB_KEYS_NAMESPACE``, else ``socialpub-keys``."""
+    return (os.environ if environ is None else environ).get(KEYS_NAMESPACE_ENV) or KEYS_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,8 @@ class ApiKeyRecord:
     scopes: frozenset[Scope]
     created_at: str
     revoked_at: str | None = None
+    tenant_uid: str | None = None
+    """The uid of the SocialTenant the key was made for; ``None`` only in records not yet migrated."""
 
     @property
     def active(self) -> bool:
@@ -56,8 +86,8 @@ class ApiKeyRecord:
     @classmethod
     def from_secret(cls, secret: Mapping[str, Any]) -> ApiKeyRecord | None:
         """The record a Secret holds, or ``None`` if it is not a well-formed key record."""
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
         try:
+            data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
             scopes = frozenset(Scope(s) for s in data.get("scopes", "").split() if s)
             return cls(
                 id=key_id(data["hash"]),
@@ -67,6 +97,7 @@ class ApiKeyRecord:
                 scopes=scopes,
                 created_at=data.get("createdAt", ""),
                 revoked_at=data.get("revokedAt") or None,
+                tenant_uid=data.get("tenantUid") or None,
             )
         except (KeyError, ValueError):
             return None
@@ -80,76 +111,186 @@ def _b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
-async def ensure_system_namespace(client: KubeClient) -> None:
-    await ensure_namespace(client, SYSTEM_NAMESPACE)
+def _secret_name(id_: str) -> str:
+    return f"apikey-{id_}"
+
+
+def _manifest(record: ApiKeyRecord) -> dict[str, Any]:
+    data = {
+        "hash": _b64(record.key_hash),
+        "tenant": _b64(record.tenant),
+        "mode": _b64(record.mode.value),
+        "scopes": _b64(" ".join(sorted(s.value for s in record.scopes))),
+        "createdAt": _b64(record.created_at),
+    }
+    if record.tenant_uid:
+        data["tenantUid"] = _b64(record.tenant_uid)
+    if record.revoked_at:
+        data["revokedAt"] = _b64(record.revoked_at)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "socialpub.softsolz.uk/api-key",
+        "metadata": {
+            "name": _secret_name(record.id),
+            "labels": {
+                LABEL_COMPONENT: "api-key",
+                LABEL_TENANT: record.tenant,
+                LABEL_MODE: record.mode.value,
+            },
+        },
+        "data": data,
+    }
+
+
+async def ensure_keys_namespace(client: KubeClient, namespace: str | None = None) -> str:
+    """Create the keys namespace if needed; returns its name."""
+    name = namespace or keys_namespace()
+    await ensure_namespace(client, name, {LABEL_COMPONENT: "api-keys"})
+    return name
+
+
+async def _tenant_uid(client: KubeClient, tenant: str) -> str:
+    obj = await client.get(TENANTS, tenant)
+    return str(obj["metadata"]["uid"])
 
 
 async def create_key(
-    client: KubeClient, *, tenant: str, mode: Mode, scopes: Iterable[Scope]
+    client: KubeClient,
+    *,
+    tenant: str,
+    mode: Mode,
+    scopes: Iterable[Scope],
+    namespace: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Create a key; returns ``(key, record)``. The key is not stored anywhere: show it once."""
-    await ensure_system_namespace(client)
+    """Create a key, bound to the tenant's current uid; returns ``(key, record)``. The key is
+    not stored anywhere: show it once. Raises NotFound if the tenant does not exist."""
+    where = await ensure_keys_namespace(client, namespace)
+    uid = await _tenant_uid(client, tenant)
     key = new_key(mode)
     digest = hash_key(key)
-    scope_set = frozenset(scopes)
-    record = ApiKeyRecord(key_id(digest), digest, tenant, mode, scope_set, _now())
-    await client.create(
-        SECRETS,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "socialpub.softsolz.uk/api-key",
-            "metadata": {
-                "name": f"apikey-{record.id}",
-                "labels": {LABEL_COMPONENT: "api-key", LABEL_TENANT: tenant, LABEL_MODE: mode.value},
-            },
-            "data": {
-                "hash": _b64(digest),
-                "tenant": _b64(tenant),
-                "mode": _b64(mode.value),
-                "scopes": _b64(" ".join(sorted(s.value for s in scope_set))),
-                "createdAt": _b64(record.created_at),
-            },
-        },
-        SYSTEM_NAMESPACE,
-    )
+    record = ApiKeyRecord(key_id(digest), digest, tenant, mode, frozenset(scopes), _now(), tenant_uid=uid)
+    await client.create(SECRETS, _manifest(record), where)
     return key, record
 
 
-async def list_keys(client: KubeClient, *, tenant: str) -> list[ApiKeyRecord]:
-    await ensure_system_namespace(client)
+async def list_keys(client: KubeClient, *, tenant: str, namespace: str | None = None) -> list[ApiKeyRecord]:
     secrets, _ = await client.list(
-        SECRETS, SYSTEM_NAMESPACE, label_selector=f"{API_KEY_SELECTOR},{LABEL_TENANT}={tenant}"
+        SECRETS,
+        namespace or keys_namespace(),
+        label_selector=f"{API_KEY_SELECTOR},{LABEL_TENANT}={tenant}",
     )
     records = [r for r in (ApiKeyRecord.from_secret(s) for s in secrets) if r is not None]
     return sorted(records, key=lambda r: r.created_at)
 
 
-async def find_key(client: KubeClient, key: str) -> ApiKeyRecord | None:
+async def find_key(client: KubeClient, key: str, namespace: str | None = None) -> ApiKeyRecord | None:
     """The record of ``key`` (revoked or not), or ``None`` if it is malformed or unknown."""
     if not checksum_ok(key):
         return None
     digest = hash_key(key)
     try:
-        secret = await client.get(SECRETS, f"apikey-{key_id(digest)}", SYSTEM_NAMESPACE)
+        secret = await client.get(SECRETS, _secret_name(key_id(digest)), namespace or keys_namespace())
     except NotFound:
         return None
     record = ApiKeyRecord.from_secret(secret)
     return record if record is not None and hmac.compare_digest(record.key_hash, digest) else None
 
 
-async def revoke_key(client: KubeClient, *, tenant: str, key_id_: str) -> ApiKeyRecord:
-    """Mark a key revoked (the record stays, for audit). Raises NotFound for another tenant's key."""
-    secret = await client.get(SECRETS, f"apikey-{key_id_}", SYSTEM_NAMESPACE)
-    record = ApiKeyRecord.from_secret(secret)
-    if record is None or record.tenant != tenant:
-        raise NotFound(404, "NotFound", f"no key {key_id_} for tenant {tenant}")
+async def _mark_revoked(client: KubeClient, record: ApiKeyRecord, namespace: str) -> ApiKeyRecord:
     if record.revoked_at:
         return record
     revoked_at = _now()
-    await client.patch(
-        SECRETS, secret["metadata"]["name"], {"data": {"revokedAt": _b64(revoked_at)}}, SYSTEM_NAMESPACE
-    )
-    return ApiKeyRecord(
-        record.id, record.key_hash, record.tenant, record.mode, record.scopes, record.created_at, revoked_at
-    )
+    await client.patch(SECRETS, _secret_name(record.id), {"data": {"revokedAt": _b64(revoked_at)}}, namespace)
+    return replace(record, revoked_at=revoked_at)
+
+
+async def revoke_key(
+    client: KubeClient, *, tenant: str, key_id_: str, namespace: str | None = None
+) -> ApiKeyRecord:
+    """Mark a key revoked (the record stays, for audit). Raises NotFound for another tenant's key."""
+    where = namespace or keys_namespace()
+    secret = await client.get(SECRETS, _secret_name(key_id_), where)
+    record = ApiKeyRecord.from_secret(secret)
+    if record is None or record.tenant != tenant:
+        raise NotFound(404, "NotFound", f"no key {key_id_} for tenant {tenant}")
+    return await _mark_revoked(client, record, where)
+
+
+async def revoke_tenant_keys(
+    client: KubeClient, tenant: str, namespace: str | None = None
+) -> list[ApiKeyRecord]:
+    """Revoke every key of ``tenant`` (when it is deleted); returns those newly revoked."""
+    where = namespace or keys_namespace()
+    revoked = []
+    for record in await list_keys(client, tenant=tenant, namespace=where):
+        if record.active:
+            revoked.append(await _mark_revoked(client, record, where))
+    return revoked
+
+
+def _older(created_at: str, tenant_created: Any) -> bool:
+    """Whether a key was made before its tenant (to the second: ``creationTimestamp``'s precision)."""
+    try:
+        key_time = datetime.fromisoformat(created_at.replace("Z", "+00:00")).replace(microsecond=0)
+        tenant_time = datetime.fromisoformat(str(tenant_created).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return key_time < tenant_time
+
+
+async def migrate_keys(client: KubeClient, namespace: str | None = None) -> int:
+    """Move key records from ``socialpub-system`` into the keys namespace and bind every record
+    that has no tenant uid to its tenant; returns how many records changed. Safe to re-run.
+
+    A record older than its tenant (the tenant was deleted and made again since the key was
+    created) or whose tenant no longer exists is not bound but revoked: binding it would hand
+    the old key to the new tenant. The dev key (made for the current ``demo`` tenant) keeps
+    working across the move.
+    """
+    where = await ensure_keys_namespace(client, namespace)
+    tenants: dict[str, dict[str, Any] | None] = {}
+
+    async def tenant(name: str) -> dict[str, Any] | None:
+        if name not in tenants:
+            try:
+                tenants[name] = await client.get(TENANTS, name)
+            except NotFound:
+                tenants[name] = None
+        return tenants[name]
+
+    async def bound(record: ApiKeyRecord) -> ApiKeyRecord:
+        if record.tenant_uid:
+            return record
+        obj = await tenant(record.tenant)
+        if obj is None or _older(record.created_at, obj["metadata"].get("creationTimestamp")):
+            return replace(record, revoked_at=record.revoked_at or _now())
+        return replace(record, tenant_uid=str(obj["metadata"]["uid"]))
+
+    changed = 0
+    if where != LEGACY_NAMESPACE:
+        legacy, _ = await client.list(SECRETS, LEGACY_NAMESPACE, label_selector=API_KEY_SELECTOR)
+        for secret in legacy:
+            record = ApiKeyRecord.from_secret(secret)
+            if record is None:
+                continue  # not a key record we understand: left alone (it cannot authenticate)
+            with contextlib.suppress(AlreadyExists):  # moved by a run that stopped before deleting
+                await client.create(SECRETS, _manifest(await bound(record)), where)
+            meta = secret["metadata"]
+            with contextlib.suppress(NotFound):
+                await client.delete(
+                    SECRETS, meta["name"], LEGACY_NAMESPACE, resource_version=meta["resourceVersion"]
+                )
+            changed += 1
+    current, _ = await client.list(SECRETS, where, label_selector=API_KEY_SELECTOR)
+    for secret in current:
+        record = ApiKeyRecord.from_secret(secret)
+        if record is None or record.tenant_uid or record.revoked_at:
+            continue  # bound, or revoked (which needs no binding: it authenticates nothing)
+        fixed = await bound(record)
+        patch = {
+            "data": {k: v for k, v in _manifest(fixed)["data"].items() if k in ("tenantUid", "revokedAt")}
+        }
+        await client.patch(SECRETS, secret["metadata"]["name"], patch, where)
+        changed += 1
+    return changed

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from socialpub.kube.client import AlreadyExists, KubeClient
+from socialpub.kube.client import AlreadyExists, KubeClient, NotFound
+from socialpub.kube.keys import ApiKeyRecord, revoke_tenant_keys
 from socialpub.kube.namespaces import ensure_namespace
-from socialpub.kube.resources import LABEL_MODE, LABEL_TENANT, TENANTS
+from socialpub.kube.resources import LABEL_MODE, LABEL_TENANT, NAMESPACES, TENANTS
 from socialpub.models.keys import Mode
 
-__all__ = ["Tenant", "TenantNameError", "check_tenant_name", "ensure_tenant", "get_tenant", "list_tenants"]
+__all__ = [
+    "Tenant",
+    "TenantNameError",
+    "check_tenant_name",
+    "delete_tenant",
+    "ensure_tenant",
+    "get_tenant",
+    "list_tenants",
+]
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -87,3 +97,29 @@ async def list_tenants(client: KubeClient) -> list[Tenant]:
     """Every tenant, by name."""
     items, _ = await client.list(TENANTS)
     return sorted((Tenant.from_object(obj) for obj in items), key=lambda t: t.name)
+
+
+async def delete_tenant(
+    client: KubeClient, name: str, *, delete_namespaces: bool = False
+) -> tuple[Tenant, list[ApiKeyRecord]]:
+    """Delete the tenant ``name``: revoke its keys, delete its SocialTenant and, only if asked,
+    its two namespaces with everything in them. Returns the tenant and the keys revoked.
+
+    Keys are revoked first, so no request is served for a tenant being deleted. Even without
+    that, a key stops working once its tenant is gone: records carry the tenant's uid, which a
+    tenant created again under the same name does not share.
+
+    The namespaces are kept by default (their accounts, posts and sealed tokens are data someone
+    may want back); the operator still publishes posts already scheduled there, and a tenant
+    created again under this name takes them over. ``delete_namespaces`` removes them for good.
+    Raises :class:`~socialpub.kube.client.NotFound` if there is no such tenant.
+    """
+    tenant = await get_tenant(client, check_tenant_name(name))
+    revoked = await revoke_tenant_keys(client, name)
+    with contextlib.suppress(NotFound):  # deleted meanwhile: the outcome asked for
+        await client.delete(TENANTS, name)
+    if delete_namespaces:
+        for namespace in (tenant.live_namespace, tenant.sandbox_namespace):
+            with contextlib.suppress(NotFound):
+                await client.delete(NAMESPACES, namespace)
+    return tenant, revoked

@@ -12,6 +12,7 @@ from socialpub.api.errors import field_path
 from socialpub.api.schemas import PostStatus, format_time
 from socialpub.api.services.indexes import KeyIndex, PostIndex
 from socialpub.api.services.mapping import next_updated_at, parse_time, post_status
+from socialpub.kube.keys import KEYS_NAMESPACE
 from socialpub.kube.resources import ANNOTATION_CREATED_AT, ANNOTATION_UPDATED_AT, LABEL_ID, SYSTEM_NAMESPACE
 from socialpub.models.keys import hash_key
 
@@ -149,19 +150,21 @@ def _secret(namespace: str, key: str, revoked: bool = False) -> dict[str, Any]:
 
 
 class TestKeyIndex:
-    def test_only_the_system_namespace_counts(self) -> None:
-        index = KeyIndex()
+    def test_only_the_keys_namespace_counts(self) -> None:
+        index = KeyIndex(KEYS_NAMESPACE)
         index.apply("ADDED", _secret("acme-sandbox", "k1"))
         assert index.get(hash_key("k1")) is None
-        index.apply("ADDED", _secret(SYSTEM_NAMESPACE, "k1"))
+        index.apply("ADDED", _secret(SYSTEM_NAMESPACE, "k1"))  # beside the key ring: not a key
+        assert index.get(hash_key("k1")) is None
+        index.apply("ADDED", _secret(KEYS_NAMESPACE, "k1"))
         record = index.get(hash_key("k1"))
         assert record is not None
         assert record.active
-        index.apply("MODIFIED", _secret(SYSTEM_NAMESPACE, "k1", revoked=True))
+        index.apply("MODIFIED", _secret(KEYS_NAMESPACE, "k1", revoked=True))
         record = index.get(hash_key("k1"))
         assert record is not None
         assert not record.active
-        index.apply("DELETED", _secret(SYSTEM_NAMESPACE, "k1"))
+        index.apply("DELETED", _secret(KEYS_NAMESPACE, "k1"))
         assert index.get(hash_key("k1")) is None
 
 

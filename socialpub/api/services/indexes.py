@@ -16,7 +16,6 @@ from typing import Any
 
 from socialpub.api.services.mapping import created_at, is_deleting, object_id, search_text
 from socialpub.kube.keys import ApiKeyRecord
-from socialpub.kube.resources import SYSTEM_NAMESPACE
 
 __all__ = ["IdIndex", "KeyIndex", "PostIndex", "PostRow"]
 
@@ -35,11 +34,13 @@ def _micros(value: datetime) -> int:
 class KeyIndex:
     """API key records by key hash, from the api-key Secrets.
 
-    Only Secrets in the system namespace count: anyone able to write a Secret in a tenant's
-    namespace must not be able to mint keys.
+    Only Secrets in the keys namespace count (the api watches nothing else, but the index does
+    not rely on that): anyone able to write a Secret in a tenant's namespace must not be able to
+    mint keys.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str) -> None:
+        self._namespace = namespace
         self._by_hash: dict[str, ApiKeyRecord] = {}
         self._hash_of: dict[tuple[str, str], str] = {}
 
@@ -48,7 +49,7 @@ class KeyIndex:
         old = self._hash_of.pop(key, None)
         if old is not None:
             self._by_hash.pop(old, None)
-        if kind == "DELETED" or key[0] != SYSTEM_NAMESPACE:
+        if kind == "DELETED" or key[0] != self._namespace:
             return
         record = ApiKeyRecord.from_secret(obj)
         if record is not None:
