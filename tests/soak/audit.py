@@ -135,7 +135,10 @@ def audit(
         error = status.get("lastError") or {}
         platform = account.platform.value + ("-member" if account.member else "")
         summary.max_attempts = max(summary.max_attempts, int(status.get("attempts") or 0))
-        where = f"{post_name} on {account.platform.value} {account.external_id}"
+        where = (
+            f"{post_name} on {account.platform.value} {account.external_id} "
+            f"(attempt {status.get('attempts', 0)})"
+        )
         key = (account.key, planned.text)
         claimed.add(key)
         copies = stored.get(key, [])

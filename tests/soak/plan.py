@@ -54,7 +54,7 @@ class SoakConfig:
     member: bool = True
     """Add a LinkedIn *member* account, whose posts cannot be listed: its targets may end
     ``unknown`` (never posted twice), counted apart."""
-    settle_seconds: float = 240.0
+    settle_seconds: float = 120.0
     """How long after the last kill every target may take to reach a terminal state."""
 
     @classmethod
@@ -140,10 +140,13 @@ def plan_posts(seed: int, config: SoakConfig, accounts: list[SoakAccount]) -> li
 
 
 def kill_points(seed: int, config: SoakConfig, targets: int) -> list[int]:
-    """After how many create calls (all platforms) the operator is SIGKILLed: random points between
-    5 % and 90 % of the burst's first attempts, so every kill lands while posts are in flight."""
+    """After how many create calls (all platforms) the operator is SIGKILLed: one random point in
+    each of ``kills`` equal slices of 5 %-90 % of the burst's first attempts, so every kill lands
+    while posts are in flight and the kills are spread over the whole burst."""
     rng = random.Random(f"kills:{seed}")
-    return sorted(int(rng.uniform(0.05, 0.9) * targets) for _ in range(config.kills))
+    low, high = 0.05 * targets, 0.9 * targets
+    width = (high - low) / max(1, config.kills)
+    return [int(low + width * (i + rng.random())) for i in range(config.kills)]
 
 
 CreateKey = tuple[str, str, str]
