@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from socialpub.embedded.registry import EVENT_FIELD_LABELS
 from socialpub.embedded.selectors import (
     FieldRequirement,
     FieldSelector,
@@ -431,3 +432,28 @@ def test_field_str_round_trips(text: str, rendered: str) -> None:
 def test_field_empty_property() -> None:
     assert FieldSelector.parse("").empty
     assert not FieldSelector.parse("metadata.name=x").empty
+
+
+# Event field labels (kube-apiserver's event strategy).
+
+
+@pytest.mark.parametrize(
+    ("event", "text", "expected"),
+    [
+        ({"kind": "Event", "source": {"component": "kubelet"}}, "source=kubelet", True),
+        # New-style events name only the reporting controller; ``source`` falls back to it.
+        ({"kind": "Event", "reportingComponent": "socialpub-operator"}, "source=socialpub-operator", True),
+        ({"kind": "Event", "source": {}, "reportingComponent": "op"}, "source=op", True),
+        ({"kind": "Event", "source": {"component": "a"}, "reportingComponent": "b"}, "source=b", False),
+        ({"kind": "Event"}, "source=", True),
+        (
+            {"kind": "Event", "involvedObject": {"fieldPath": "spec.x"}},
+            "involvedObject.fieldPath=spec.x",
+            True,
+        ),
+        ({"kind": "Event", "reportingComponent": "op"}, "reportingComponent!=op", False),
+    ],
+)
+def test_event_field_labels(event: dict[str, Any], text: str, expected: bool) -> None:
+    supported = ("metadata.name", "metadata.namespace", *EVENT_FIELD_LABELS)
+    assert FieldSelector.parse(text, supported=supported).matches(event) is expected
