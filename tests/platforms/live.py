@@ -41,6 +41,9 @@ def operator_env(fakes: Fakes, **extra: str) -> dict[str, str]:
         "SOCIALPUB_ENCRYPTION_KEY": KEY_RING.to_json(),
         "SOCIALPUB_RETRY_BASE_SECONDS": "0.05",
         "SOCIALPUB_INSTAGRAM_QUOTA_RETRY_SECONDS": "0.5",
+        # A claim's lease covers the adapters' worst case (minutes with real timeouts): the fakes
+        # answer in milliseconds, so an interrupted attempt is checked after 8 s, not an hour.
+        "SOCIALPUB_LIVE_CALL_MAX_SECONDS": "8",
         **extra,
     }
 
