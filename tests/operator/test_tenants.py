@@ -13,11 +13,10 @@ from socialpub.kube.client import KubeClient
 from socialpub.kube.namespaces import ensure_namespace
 from socialpub.kube.resources import TENANTS
 from socialpub.kube.tenants import ensure_tenant
+from socialpub.operator.tenants import tenant_status
 from tests.kube_harness import KubeHarness
 from tests.operator.harness import OperatorProcess
 from tests.operator.scenarios import wait_for
-
-pytestmark = [pytest.mark.kubectl, pytest.mark.usefixtures("needs_kubectl")]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +62,8 @@ def _ready(kube: KubeHarness, name: str, status: str, reason: str) -> list[str]:
     return row
 
 
+@pytest.mark.kubectl
+@pytest.mark.usefixtures("needs_kubectl")
 def test_kubectl_get_shows_ready_and_why_not(
     shared_kube: KubeHarness, client: KubeClient, operator: OperatorProcess
 ) -> None:
@@ -99,3 +100,38 @@ def test_kubectl_get_shows_ready_and_why_not(
     _ready(kube, "acme", "True", "NamespacesReady")
     obj = kube.call(client.get(TENANTS, "initech"))
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
+
+
+def _obj(live: str, sandbox: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {**_tenant("acme", live, sandbox), "metadata": {"name": "acme", "generation": 3}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("live", "sandbox", "existing", "elsewhere", "expected"),
+    [
+        ("a-live", "a-sandbox", {"a-live": True, "a-sandbox": True}, {}, ("True", "NamespacesReady")),
+        ("a-live", "a-sandbox", {"a-live": True, "a-sandbox": False}, {}, ("False", "NamespaceMissing")),
+        ("a-live", "a-live", {"a-live": True}, {}, ("False", "NamespacesNotDistinct")),
+        ("a-live", "", {"a-live": True}, {}, ("False", "NamespacesNotDistinct")),
+        ("a-live", "b-live", {"a-live": True, "b-live": True}, {"b-live": "b"}, ("False", "NamespaceShared")),
+    ],
+)
+def test_tenant_status_decisions(
+    live: str, sandbox: str, existing: dict[str, bool], elsewhere: dict[str, str], expected: tuple[str, str]
+) -> None:
+    status = tenant_status(_obj(live, sandbox), existing=existing, claimed_elsewhere=elsewhere, now=1e9)
+    (ready,) = status["conditions"]
+    assert (ready["status"], ready["reason"]) == expected
+    assert status["observedGeneration"] == ready["observedGeneration"] == 3
+
+
+def test_the_transition_time_moves_only_when_ready_flips() -> None:
+    ok = {"a-live": True, "a-sandbox": True}
+    first = tenant_status(_obj("a-live", "a-sandbox"), existing=ok, claimed_elsewhere={}, now=1e9)
+    again = tenant_status(_obj("a-live", "a-sandbox", first), existing=ok, claimed_elsewhere={}, now=2e9)
+    assert again["conditions"][0]["lastTransitionTime"] == first["conditions"][0]["lastTransitionTime"]
+    missing = {"a-live": True, "a-sandbox": False}
+    flipped = tenant_status(
+        _obj("a-live", "a-sandbox", again), existing=missing, claimed_elsewhere={}, now=3e9
+    )
+    assert flipped["conditions"][0]["lastTransitionTime"] != first["conditions"][0]["lastTransitionTime"]
