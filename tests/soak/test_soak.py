@@ -76,6 +76,23 @@ def add_accounts(
     return by_id
 
 
+def claim_lease_env(config: SoakConfig) -> dict[str, str]:
+    """Shorter bounds than production for the claim lease an interrupted attempt waits out.
+
+    A claim stands for the adapter's worst-case call (every lookup page and request at its
+    deadline) plus a settle margin before a restarted operator may resolve it: with the default
+    30 s timeouts that is tens of minutes. The fakes answer in milliseconds and show a post as soon
+    as it is stored, so 2 s timeouts, enough lookup pages for the whole burst and a 1 s margin keep
+    the same protocol within a minute of the last kill.
+    """
+    return {
+        "SOCIALPUB_PLATFORM_TIMEOUT_SECONDS": "2",
+        "SOCIALPUB_MEDIA_TIMEOUT_SECONDS": "5",
+        "SOCIALPUB_LOOKUP_MAX_PAGES": str(config.posts // 100 + 2),
+        "SOCIALPUB_CLAIM_SETTLE_SECONDS": "1",
+    }
+
+
 def all_targets(world: LiveWorld) -> list[dict[str, Any]]:
     items, _ = world.kube.call(world.client.list(TARGETS, world.namespace), timeout=60)
     return list(items)
@@ -109,7 +126,7 @@ def test_every_post_on_every_platform_exactly_once(
     operator = OperatorProcess(
         kube.kubeconfig,
         tmp_path / "operator.log",
-        **operator_env(fakes, SOCIALPUB_PLATFORM_TIMEOUT_SECONDS="10"),
+        **operator_env(fakes, **claim_lease_env(config)),
     )
     killer = Killer(
         operator,
