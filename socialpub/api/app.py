@@ -6,8 +6,9 @@ so importing this module, generating the OpenAPI document or building a test app
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -65,6 +66,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    app.openapi = _exact_bounds(app.openapi)  # type: ignore[method-assign]
     errors.install(app)
     # Added last = runs first: browsers are refused before anything reads the body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -76,6 +78,37 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     return app
+
+
+_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+
+
+def _integral(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUNDS and isinstance(value, float) and value.is_integer():
+                node[key] = int(value)
+            else:
+                _integral(value)
+    elif isinstance(node, list):
+        for item in node:
+            _integral(item)
+
+
+def _exact_bounds(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI model stores numeric bounds as floats (``1.0``, ``9.223372036854776e+18``);
+    publish whole-number bounds as the integers pydantic declared. Exact as long as the bound is
+    a float exactly, which is why ids are bounded by ``< 2**63`` (see ``schemas``)."""
+    fixed: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        if not fixed:
+            document = generate()
+            _integral(document)
+            fixed.append(document)
+        return fixed[0]
+
+    return openapi
 
 
 app = create_app()

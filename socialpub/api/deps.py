@@ -158,6 +158,8 @@ async def idempotency(
                 "to the API key's tenant and mode. A UUID v4 is a good key."
             ),
             examples=["8e03978e-40d5-43e8-bc93-6894a57f9324"],
+            # Declared, not enforced here: the check below answers 400 `invalid_idempotency_key`.
+            json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH},
         ),
     ] = None,
 ) -> IdempotentRequest:

@@ -19,6 +19,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -46,6 +47,7 @@ __all__ = [
     "PostCreate",
     "PostData",
     "PostList",
+    "PostListQuery",
     "PostListResponse",
     "PostResponse",
     "PostStatus",
@@ -68,6 +70,15 @@ MAX_ALT_CHARS = 1000
 MAX_URL_CHARS = 2048
 MAX_TARGETS = 50
 MAX_ACCOUNT_ID = 2**63 - 1
+_ID_LIMIT = 2**63
+"""Ids are int64. The bound is declared as ``< 2**63`` rather than ``<= 2**63 - 1``: FastAPI's
+OpenAPI model keeps numeric bounds as floats, and 2**63 - 1 is no float (it would be published
+as 2**63, admitting an id the server refuses), while 2**63 is one exactly."""
+_NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+"""What `_not_blank` enforces, as a JSON Schema pattern: a character that is not whitespace as
+Python counts it (ECMA-262's ``\\s`` leaves out U+001C to U+001F and U+0085)."""
+_HTTPS_URL = r"^https://[^\s\x00-\x1f\x7f\x85/?#@:\[\]\\]+(:[0-9]{1,4})?([/?#][^\s\x00-\x1f\x7f\x85]*)?$"
+"""A subset of what `_https` accepts, as a JSON Schema pattern: https, a host, no whitespace."""
 
 
 def format_time(value: datetime) -> str:
@@ -122,13 +133,24 @@ def _utc(value: datetime) -> datetime:
 Text = Annotated[str, AfterValidator(_unicode)]
 PostText = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_BODY_CHARS),
+    Field(min_length=1, max_length=MAX_BODY_CHARS, json_schema_extra={"pattern": _NOT_BLANK}),
     AfterValidator(_unicode),
     AfterValidator(_not_blank),
 ]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``12.0``; JSON has one number type. Take a number with no
+    fraction as the integer it is, and nothing else (no strings, no booleans): strict otherwise."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 AccountId = Annotated[
     int,
-    Field(strict=True, ge=1, le=MAX_ACCOUNT_ID, description="The id of a connected account (an integer)."),
+    Field(strict=True, ge=1, lt=_ID_LIMIT, description="The id of a connected account (an integer)."),
+    BeforeValidator(_whole_number),
 ]
 UtcInput = Annotated[AwareDatetime, AfterValidator(_utc)]
 """A time from a client: RFC 3339 with an offset (a naive time is ambiguous: 422), kept in UTC."""
@@ -193,9 +215,11 @@ class MediaInput(BaseModel):
         json_schema_extra={"examples": [{"url": "https://cdn.example.com/launch.png", "alt": "Our new app"}]},
     )
 
-    url: Annotated[str, Field(min_length=9, max_length=MAX_URL_CHARS), AfterValidator(_https)] = Field(
-        description="An https:// URL of the image.", examples=["https://cdn.example.com/launch.png"]
-    )
+    url: Annotated[
+        str,
+        Field(min_length=9, max_length=MAX_URL_CHARS, json_schema_extra={"pattern": _HTTPS_URL}),
+        AfterValidator(_https),
+    ] = Field(description="An https:// URL of the image.", examples=["https://cdn.example.com/launch.png"])
     alt: Annotated[Text, Field(max_length=MAX_ALT_CHARS)] = Field(
         default="", description="Alternative text for screen readers.", examples=["Our new app"]
     )
@@ -232,6 +256,20 @@ Targets = Annotated[
 MediaList = Annotated[
     list[MediaInput], Field(max_length=MAX_MEDIA, description="Images, in order; at most 10.")
 ]
+
+
+class PostListQuery(BaseModel):
+    """The query of `GET /posts`. Unknown parameters are refused (422), like unknown body fields:
+    a misspelt filter must not silently list everything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: PostStatus | None = Field(default=None, description="Only posts in this status.")
+    search: str | None = Field(
+        default=None, max_length=1000, description="Case-insensitive text in the body or any override body."
+    )
+    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100.")
+    offset: int = Field(default=0, ge=0, le=2**31, description="How many matching posts to skip.")
 
 
 class PostCreate(BaseModel):
@@ -312,8 +350,8 @@ class PublishRequest(BaseModel):
     scheduled_for: UtcInput | None = Field(
         default=None,
         description=(
-            "When to publish (RFC 3339 with an offset; stored in UTC). Must be in the future. "
-            "Omit it to publish now."
+            "When to publish (RFC 3339 with an offset; stored in UTC). Must be in the future "
+            "(else 422 `scheduled_for_in_past`). Omit it to publish now."
         ),
         examples=["2030-06-01T09:30:00+02:00"],
     )
@@ -323,13 +361,6 @@ class PublishRequest(BaseModel):
     def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("null is not accepted; omit scheduled_for to publish now")
-        return value
-
-    @field_validator("scheduled_for")
-    @classmethod
-    def _future(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value <= datetime.now(UTC):
-            raise ValueError("must be in the future; omit it to publish now")
         return value
 
 

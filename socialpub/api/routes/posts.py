@@ -14,9 +14,9 @@ from socialpub.api.schemas import (
     PostCreate,
     PostData,
     PostList,
+    PostListQuery,
     PostListResponse,
     PostResponse,
-    PostStatus,
     PostUpdate,
     PublishRequest,
     TargetList,
@@ -68,22 +68,15 @@ async def create_post(
     responses=errors(401, 403, 422, 503),
 )
 async def list_posts(
-    principal: Viewer,
-    runtime: RuntimeDep,
-    status: Annotated[PostStatus | None, Query(description="Only posts in this status.")] = None,
-    search: Annotated[
-        str | None,
-        Query(max_length=1000, description="Case-insensitive text in the body or any override body."),
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")] = 20,
-    offset: Annotated[int, Query(ge=0, le=2**31, description="How many matching posts to skip.")] = 0,
+    principal: Viewer, runtime: RuntimeDep, query: Annotated[PostListQuery, Query()]
 ) -> PostListResponse:
-    """The posts of the key's tenant and mode, newest first; `meta.total` counts all matches."""
+    """The posts of the key's tenant and mode, newest first; `meta.total` counts all matches.
+    Unknown query parameters are refused (422)."""
     posts, total = posts_service.list_posts(
-        runtime, principal, status=status, search=search, limit=limit, offset=offset
+        runtime, principal, status=query.status, search=query.search, limit=query.limit, offset=query.offset
     )
     return PostListResponse(
-        data=PostList(posts=posts), meta=ListMeta(total=total, limit=limit, offset=offset)
+        data=PostList(posts=posts), meta=ListMeta(total=total, limit=query.limit, offset=query.offset)
     )
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from socialpub.api.deps import Principal
-from socialpub.api.errors import Conflict, Forbidden, NotFound
+from socialpub.api.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
 from socialpub.api.runtime import Runtime
 from socialpub.api.schemas import (
     Post,
@@ -293,7 +293,18 @@ def _check_may_edit(principal: Principal, post_id: int, status: PostStatus) -> N
 
 
 async def publish(runtime: Runtime, principal: Principal, post_id: int, request: PublishRequest) -> Post:
-    """Publish now (``draft: false``, no ``scheduledFor``) or schedule; rescheduling is allowed."""
+    """Publish now (``draft: false``, no ``scheduledFor``) or schedule; rescheduling is allowed.
+
+    A time not in the future breaks a rule of the moment, not the request's shape: 422 with its
+    own code, ``scheduled_for_in_past`` (a schema-valid request is never a ``validation_error``).
+    """
+    if request.scheduled_for is not None and request.scheduled_for <= _now():
+        message = "must be in the future; omit it to publish now"
+        raise UnprocessableEntity(
+            f"scheduled_for {message}",
+            code="scheduled_for_in_past",
+            details=[{"field": "scheduled_for", "code": "in_the_past", "message": message}],
+        )
     obj = _find(runtime, principal, post_id)
     for _ in range(_WRITE_ATTEMPTS):
         now = _now()
