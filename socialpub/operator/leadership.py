@@ -214,7 +214,7 @@ class LeaseKeeper:
         while stop is None or not stop.is_set():
             try:
                 held, observation = await self.try_acquire(observation)
-            except KubeError as exc:
+            except Exception as exc:  # the API server unreachable, refusing, slow: keep waiting
                 logger.warning("could not read or write the Lease %s/%s: %s", self.namespace, self.name, exc)
                 held = False
             if held:
@@ -280,7 +280,7 @@ class LeaseKeeper:
                 held = await asyncio.wait_for(renewal, max(0.0, deadline - self._monotonic()))
             except TimeoutError:
                 continue  # the deadline check above ends it
-            except KubeError as exc:
+            except Exception as exc:  # any failure to renew: retry until the deadline
                 logger.warning(
                     "renewing the Lease %s/%s failed: %s; retrying", self.namespace, self.name, exc
                 )

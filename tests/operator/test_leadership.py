@@ -4,13 +4,17 @@ before anyone may take over)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from socialpub.kube.client import KubeClient
 from socialpub.operator.leadership import LEASES, LeaseKeeper, Observation, expired, holder_deadline, observe
 from tests.kube_harness import KubeHarness
+from tests.operator.harness import OperatorProcess
 
 
 def lease(holder: str, renew: str = "2026-12-02T15:00:00.000000Z", rv: str = "7", duration: int = 15) -> dict:
@@ -142,3 +146,35 @@ def test_a_released_lease_is_taken_without_waiting(kube: KubeHarness, client: Ku
     assert not kube.call(b.try_acquire(None))[0]
     kube.call(a.release())
     assert kube.call(b.try_acquire(None))[0]
+
+
+# The real operator process.
+
+
+def test_an_operator_that_cannot_renew_stops_before_its_lease_expires_and_exits_non_zero(
+    kube: KubeHarness, client: KubeClient, tmp_path: Path
+) -> None:
+    operator = OperatorProcess(kube.kubeconfig, tmp_path / "operator.log").start()
+    try:
+        duration = float(operator.env["SOCIALPUB_OPERATOR_LEASE_SECONDS"])
+        assert kube.server is not None
+        port = kube.server.port
+        kube.stop()  # the API server is gone: no renewal can succeed
+        stopped = time.time()
+        assert operator.proc is not None
+        code = operator.proc.wait(timeout=3 * duration)
+        exited = time.time()
+        kube.settings.port = port
+        kube.start(apply_crds=False)  # the same state: the Lease as last renewed
+        last = kube.call(client.get(LEASES, "socialpub-operator", "socialpub-system"))
+        renewed = datetime.fromisoformat(last["spec"]["renewTime"].replace("Z", "+00:00")).timestamp()
+
+        assert code != 0
+        assert "stopping all work" in operator.log()
+        assert "LeaseLost" in operator.log()
+        # Stopped before anyone could take over (a candidate waits a whole duration after it last
+        # saw a renewal, which was written at `renewed` at the latest).
+        assert exited < renewed + duration
+        assert stopped <= exited
+    finally:
+        operator.stop()
