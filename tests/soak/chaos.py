@@ -49,6 +49,8 @@ class Killer:
                 while self.progress() < point:
                     if time.monotonic() > deadline or self._stop.wait(0.01):
                         return
+                with self.operator.log_path.open("a") as log:  # O_APPEND, beside the operator's writes
+                    log.write(f"===== SIGKILL at {time.time():.3f} =====\n")
                 self.operator.kill()
                 self.kills += 1
                 self.operator.start(timeout=READY_TIMEOUT)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -206,6 +207,8 @@ class FaultPlan:
     dropped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     creates: Counter[str] = field(default_factory=Counter)
+    log: list[dict[str, object]] = field(default_factory=list)
+    """Every create call decided: when, the content, which call of it, the fault (evidence)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def create_count(self) -> int:
@@ -218,6 +221,12 @@ class FaultPlan:
             return self._decide(key)
 
     def _decide(self, key: CreateKey) -> Fault | None:
+        fault = self._draw(key)
+        kind = "none" if fault is None else fault.kind if fault.kind != "status" else str(fault.status)
+        self.log.append({"at": time.time(), "key": list(key), "call": self.seen[key], "fault": kind})
+        return fault
+
+    def _draw(self, key: CreateKey) -> Fault | None:
         nth = self.seen[key]
         self.seen[key] += 1
         self.creates[key[0]] += 1

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ import pytest
 
 from socialpub.cli import main
 from socialpub.kube.client import KubeClient
-from socialpub.kube.resources import TARGETS
+from socialpub.kube.resources import EVENTS, TARGETS
 from socialpub.kube.tenants import ensure_tenant
 from tests.fakes.fixtures import Fakes
 from tests.kube_harness import KubeHarness
@@ -77,20 +80,47 @@ def add_accounts(
 
 
 def claim_lease_env(config: SoakConfig) -> dict[str, str]:
-    """Shorter bounds than production for the claim lease an interrupted attempt waits out.
+    """Bounds for the claim an interrupted attempt waits out, sized for the fakes.
 
-    A claim stands for the adapter's worst-case call (every lookup page and request at its
-    deadline) plus a settle margin before a restarted operator may resolve it: with the default
-    30 s timeouts that is tens of minutes. The fakes answer in milliseconds and show a post as soon
-    as it is stored, so 2 s timeouts, enough lookup pages for the whole burst and a 1 s margin keep
-    the same protocol within a minute of the last kill.
+    A claim stands for the adapter's worst-case call plus a settle margin before a restarted
+    operator may resolve it: tens of minutes with production's timeouts. ``operator_env`` caps
+    the call at 8 s (``SOCIALPUB_LIVE_CALL_MAX_SECONDS``); the fakes show a post as soon as it is
+    stored, so a 1 s margin is enough, and the lookups may read every page of the burst.
     """
     return {
         "SOCIALPUB_PLATFORM_TIMEOUT_SECONDS": "2",
-        "SOCIALPUB_MEDIA_TIMEOUT_SECONDS": "5",
         "SOCIALPUB_LOOKUP_MAX_PAGES": str(config.posts // 100 + 2),
         "SOCIALPUB_CLAIM_SETTLE_SECONDS": "1",
     }
+
+
+def keep_evidence(
+    seed: int,
+    world: LiveWorld,
+    targets: list[dict[str, Any]],
+    fakes: Fakes,
+    plan: FaultPlan,
+    operator: OperatorProcess,
+) -> Path:
+    """What a failing seed leaves behind to be read: every target, what each platform stores, every
+    create call with its fault, the Events, the kills and the operator's log. Outside pytest's own temporary
+    directories, which other pytest runs on the machine rotate away."""
+    root = os.environ.get("SOCIALPUB_SOAK_EVIDENCE") or tempfile.gettempdir()
+    directory = Path(tempfile.mkdtemp(prefix=f"socialpub-soak-seed{seed}-", dir=root))
+    shutil.copy(operator.log_path, directory / "operator.log")
+    stored = {
+        "linkedin": list(fakes.linkedin.posts),
+        "facebook": list(fakes.facebook.posts),
+        "instagram": list(fakes.instagram.media),
+    }
+    for name, data in (
+        ("targets", targets),
+        ("platforms", stored),
+        ("creates", plan.log),
+        ("events", world.kube.call(world.client.list(EVENTS, world.namespace), timeout=60)[0]),
+    ):
+        (directory / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
+    return directory
 
 
 def all_targets(world: LiveWorld) -> list[dict[str, Any]]:
@@ -172,8 +202,9 @@ def test_every_post_on_every_platform_exactly_once(
         if report:
             with open(report, "a") as out:
                 out.write(summary.to_json() + "\n")
+    evidence = "" if summary.clean else str(keep_evidence(seed, world, targets, fakes, plan, operator))
     assert summary.clean, (
-        f"{summary.line()}\n{len(summary.problems)} problem(s):\n"
+        f"{summary.line()}\nevidence in {evidence}\n{len(summary.problems)} problem(s):\n"
         + "\n".join(summary.problems[:40])
         + f"\n----- operator log (tail) -----\n{operator.log()[-5000:]}"
     )
