@@ -366,22 +366,29 @@ class IdempotencyStore:
                 await beat
 
     async def _heartbeat(self, claim: Claim, task: asyncio.Future[Any], lost: list[BaseException]) -> None:
+        """Renew every quarter lease. Each renewal may take at most what is left of the lease
+        minus one period, and when nothing is left the work is stopped: a period before the
+        lease ends, whatever the API server does, the request is either renewed or stopping."""
         period = self.lease_seconds / 4
         while not task.done():
             await asyncio.sleep(period)
-            try:
-                await asyncio.wait_for(self.renew(claim), timeout=period)
-            except Exception as exc:
-                deadline = parse_time(claim.data.get("leaseUntil"))
-                if (
-                    isinstance(exc, ClaimLost)
-                    or deadline is None
-                    or (deadline - self._now() < timedelta(seconds=period * 1.5))
-                ):
-                    logger.warning("idempotency lease of %s/%s lost: %s", claim.namespace, claim.name, exc)
-                    lost.append(exc)
-                    task.cancel()
-                    return
+            deadline = parse_time(claim.data.get("leaseUntil"))
+            budget = (deadline - self._now()).total_seconds() - period if deadline is not None else 0.0
+            reason: BaseException | None = None
+            if budget <= 0:
+                reason = TimeoutError("the lease could not be renewed in time")
+            else:
+                try:
+                    await asyncio.wait_for(self.renew(claim), timeout=min(period, budget))
+                except ClaimLost as exc:
+                    reason = exc
+                except Exception as exc:  # try again next period, while the lease lasts
+                    logger.warning("idempotency renewal of %s/%s: %s", claim.namespace, claim.name, exc)
+            if reason is not None:
+                logger.warning("idempotency lease of %s/%s lost: %s", claim.namespace, claim.name, reason)
+                lost.append(reason)
+                task.cancel()
+                return
 
     # Retention.
 

@@ -172,3 +172,44 @@ def test_a_retry_while_the_kubernetes_api_is_down_then_back(world: World, kube_p
     created = {a.json()["data"]["post"]["id"] for a in answers if a.status_code == 201}
     assert len(created) == 1
     assert len(_objects(world, POSTS)) == 1
+
+
+def test_a_holder_that_cannot_renew_stops_before_its_lease_ends(world: World, kube_proxy: FaultProxy) -> None:
+    """The create hangs at the API server and every renewal is refused: the request gives up
+    (409) while its lease still holds; the create lands later anyway, and the retry that takes
+    the claim over finds that very post instead of making another."""
+    account = world.add_account("linkedin")
+    client = world.client()
+    held = kube_proxy.add(_in(world.namespace(), "POST", "/socialposts"), "hold")
+    first: list[tuple[httpx.Response, datetime]] = []
+
+    def send() -> None:
+        response = client.post("/posts", json=_payload(account), headers={"Idempotency-Key": "stuck"})
+        first.append((response, datetime.now(UTC)))
+
+    runner = threading.Thread(target=send)
+    runner.start()
+    try:
+        wait_for(lambda: held.hits == 1, what="the create to reach the API server")
+        kube_proxy.add(_in(world.namespace(), "PUT", "/configmaps/idem-"), "refuse", times=1000)
+        runner.join(PROXIED_LEASE_SECONDS * 3)
+        assert first, "the request kept running without its lease"
+        response, finished = first[0]
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "idempotency_key_in_use"
+        record = kube_do(
+            world.kube,
+            lambda c: c.get(CONFIGMAPS, record_name(world.name, "test", "stuck"), world.namespace()),
+        )
+        lease_until = parse_time(record["data"]["leaseUntil"])
+        assert lease_until is not None
+        assert finished < lease_until  # it stopped while its lease still held
+        reserved = record["data"]["resource"]
+    finally:
+        held.release.set()
+        runner.join(30)
+    wait_for(lambda: len(_objects(world, POSTS)) == 1, what="the held create to land")
+    kube_proxy.clear()
+    answers = _retry_until_created(client, _payload(account), "stuck")
+    assert answers[-1].json()["data"]["post"]["id"] == int(reserved.removeprefix("post-"))
+    assert [p["metadata"]["name"] for p in _objects(world, POSTS)] == [reserved]
