@@ -66,6 +66,8 @@ class Summary:
     unknown_member: int = 0
     duplicates: int = 0
     """Extra copies on the platforms: a post stored n times adds n - 1."""
+    refused: int = 0
+    """Targets whose first create was refused for good on purpose: ``dead`` is right for them."""
     dead: int = 0
     dead_while_live: int = 0
     wrong_ids: int = 0
@@ -92,7 +94,8 @@ class Summary:
             f"{self.server_errors} 503s, {self.create_calls} creates, lookups li/fb/ig {looked}; "
             f"published {self.published}, unknown(member) {self.unknown_member}, "
             f"duplicates {self.duplicates}, "
-            f"dead {self.dead} ({self.dead_while_live} while live), wrong ids {self.wrong_ids}, "
+            f"refused on purpose {self.refused}, dead {self.dead} ({self.dead_while_live} while live), "
+            f"wrong ids {self.wrong_ids}, "
             f"not terminal {self.not_terminal}, orphans {self.orphans}, max attempts {self.max_attempts}, "
             f"operator log problems {self.operator_problems}; "
             f"{self.seconds:.0f}s — {'OK' if self.clean else 'FAILED'}"
@@ -144,6 +147,9 @@ def audit(
         copies = stored.get(key, [])
         if account.member:
             summary.member_targets += 1
+        key_of = (account.platform.value, account.key, planned.text)
+        if key_of in plan.refused:
+            summary.refused += 1
         if len(copies) > 1:
             summary.duplicates += len(copies) - 1
             problem(f"duplicate on {platform}", f"{where} is on the platform {len(copies)} times ({state})")
@@ -166,7 +172,7 @@ def audit(
                     f"dead while live on {platform} ({error.get('code')})",
                     f"{where} ({error.get('code')}) but the platform has {copies}",
                 )
-            else:
+            elif key_of not in plan.refused:
                 problem(
                     f"dead on {platform} ({error.get('code')})",
                     f"{where}: {error.get('code')}: {error.get('message')}",

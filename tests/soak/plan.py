@@ -47,6 +47,10 @@ class SoakConfig:
     """Chance that a create call is stored by the platform and its answer then lost."""
     error_rate: float = 0.1
     """Chance that a create call answers 503 without storing anything."""
+    permanent_rate: float = 0.02
+    """Chance that the *first* create of a (post, account) is refused for good (a 400 the adapters
+    classify as permanent): that target must end ``dead`` with nothing on the platform (or
+    ``published`` once, if a kill hid the refusal and the retry went through)."""
     faults_per_content: int = 2
     """At most this many faulted create calls per (post, account): the operator gives up on a
     target after five failed attempts, and the soak tests exactly-once, not the dead letter."""
@@ -66,6 +70,7 @@ class SoakConfig:
             lead_seconds=_env_float("SOCIALPUB_SOAK_LEAD_SECONDS", cls.lead_seconds),
             drop_rate=_env_float("SOCIALPUB_SOAK_DROP_RATE", cls.drop_rate),
             error_rate=_env_float("SOCIALPUB_SOAK_ERROR_RATE", cls.error_rate),
+            permanent_rate=_env_float("SOCIALPUB_SOAK_PERMANENT_RATE", cls.permanent_rate),
             faults_per_content=_env_int("SOCIALPUB_SOAK_FAULTS_PER_CONTENT", cls.faults_per_content),
             kills=_env_int("SOCIALPUB_SOAK_KILLS", cls.kills),
             member=os.environ.get("SOCIALPUB_SOAK_MEMBER", "1").lower() not in ("0", "false", "no", ""),
@@ -193,6 +198,19 @@ _SERVER_ERRORS = {
         status=503, body=graph_error_body(2, "Service temporarily unavailable", transient=True)
     ),
 }
+_GRAPH_400 = graph_error_body(100, "(#100) Invalid parameter", subcode=33)
+_REFUSALS = {
+    "linkedin": Fault(
+        status=422,
+        body={
+            "status": 422,
+            "message": "/commentary is invalid",
+            "errorDetails": {"inputErrors": [{"description": "invalid", "code": "FIELD_VALUE_INVALID"}]},
+        },
+    ),
+    "facebook": Fault(status=400, body=_GRAPH_400),
+    "instagram": Fault(status=400, body=_GRAPH_400),
+}
 
 
 @dataclass
@@ -206,6 +224,8 @@ class FaultPlan:
     faulted: Counter[CreateKey] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    refused: set[CreateKey] = field(default_factory=set)
+    """Contents whose first create was refused for good."""
     creates: Counter[str] = field(default_factory=Counter)
     log: list[dict[str, object]] = field(default_factory=list)
     """Every create call decided: when, the content, which call of it, the fault (evidence)."""
@@ -232,7 +252,12 @@ class FaultPlan:
         self.creates[key[0]] += 1
         if self.faulted[key] >= self.config.faults_per_content:
             return None
-        draw = random.Random(f"fault:{self.seed}:{key}:{nth}").random()
+        rng = random.Random(f"fault:{self.seed}:{key}:{nth}")
+        if nth == 0 and rng.random() < self.config.permanent_rate:
+            self.refused.add(key)
+            refusal = _REFUSALS[key[0]]
+            return Fault(status=refusal.status, body=refusal.body)
+        draw = rng.random()
         if draw < self.config.drop_rate:
             self.faulted[key] += 1
             self.dropped[key[0]] += 1
