@@ -8,6 +8,7 @@ stay in ``test_operator_e2e.py``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +19,12 @@ import pytest
 from socialpub.api.app import BASE_PATH
 from socialpub.api.settings import ApiSettings
 from socialpub.kube.keys import create_key
-from socialpub.kube.resources import POSTS
+from socialpub.kube.resources import ANNOTATION_UPDATED_AT, POSTS
 from socialpub.models.keys import Mode, Scope
 from tests.api.conftest import ApiServer
 from tests.kube_harness import KubeHarness
 from tests.operator import test_operator_e2e as scenarios
-from tests.operator.scenarios import World, wait_for
+from tests.operator.scenarios import World, iso, wait_for
 
 
 def _rfc3339(moment: float) -> str:
@@ -144,8 +145,10 @@ def test_the_api_reports_what_the_operator_did(world: World, driver: ApiDriver) 
     accounts = world.account_ids[:2]
     name = driver.create_post(body="Status through the api #sandbox-flaky", account_ids=accounts)
     world.wait_phase(name, "published", timeout=30)
-    post = driver.api_post(name)
-    assert post["status"] == "published"
+    # The api reads through its watch cache: it catches up with the resources within moments.
+    post = wait_for(
+        lambda: (p := driver.api_post(name))["status"] == "published" and p, what="the api to show it"
+    )
     assert post["published_at"] is not None
     rows = {row["account_id"]: row for row in driver.api_targets(name)}
     assert set(rows) == set(accounts)
@@ -165,10 +168,14 @@ def test_a_released_post_set_back_to_draft_stays_released_and_cannot_be_edited(
     accounts = world.account_ids[:2]
     name = driver.create_post(body="Published, then reverted", account_ids=accounts)
     world.wait_settled(name, timeout=30)
-    patch = {"spec": {"draft": True}}
+    stamp = iso(time.time() + 1)  # so we can tell when the api's cache has seen the patch
+    patch = {"metadata": {"annotations": {ANNOTATION_UPDATED_AT: stamp}}, "spec": {"draft": True}}
     world.kube.call(world.client.patch(POSTS, name, patch, world.namespace))  # what kubectl patch sends
 
-    assert driver.api_post(name)["status"] == "published"
+    post = wait_for(
+        lambda: (p := driver.api_post(name))["updated_at"] == stamp and p, what="the api to see the patch"
+    )
+    assert post["status"] == "published"
     answer = driver.http.patch(f"/posts/{driver._ids[name]}", json={"targets": [{"account_id": accounts[0]}]})
     assert answer.status_code == 409, answer.text
     assert answer.json()["error"]["code"] == "post_not_editable"
