@@ -8,8 +8,6 @@ Marked ``slow``: the default suite deselects it. Run it with
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -20,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from socialpub.cli import main
 from socialpub.kube.client import KubeClient
 from socialpub.kube.resources import EVENTS, TARGETS
 from socialpub.kube.tenants import ensure_tenant
@@ -31,10 +28,10 @@ from tests.operator.scenarios import KubeDriver
 from tests.platforms.live import KEY_RING, LiveWorld, operator_env
 from tests.soak.audit import RESULTS, TERMINAL, Summary, audit
 from tests.soak.chaos import READY_TIMEOUT, Killer
+from tests.soak.live_accounts import add_accounts
 from tests.soak.plan import (
     FaultPlan,
     PlannedPost,
-    SoakAccount,
     SoakConfig,
     kill_points,
     plan_posts,
@@ -43,40 +40,6 @@ from tests.soak.plan import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-def cli(kubeconfig: Path, *args: str) -> str:
-    """``socialpub ARGS`` in this process, as an operator of the service would type it."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            main(["--kubeconfig", str(kubeconfig), *args])
-        except SystemExit as exc:
-            if exc.code:
-                raise AssertionError(f"socialpub {' '.join(args)} exited {exc.code}") from None
-    return out.getvalue()
-
-
-def add_accounts(
-    kube: KubeHarness, fakes: Fakes, tenant: str, accounts: list[SoakAccount], tmp_path: Path
-) -> dict[int, SoakAccount]:
-    """``socialpub accounts add`` for each account, with a token the fake grants."""
-    by_id: dict[int, SoakAccount] = {}
-    for i, account in enumerate(accounts):
-        token = getattr(fakes, account.platform.value).grant(f"{tenant}-{i}-token")
-        token_file = tmp_path / f"token-{i}"
-        token_file.write_text(token + "\n")
-        out = cli(
-            kube.kubeconfig,
-            "accounts", "add",
-            "--tenant", tenant,
-            "--platform", account.platform.value,
-            "--external-id", account.external_id,
-            "--display-name", f"Soak {account.platform.value} {i}",
-            "--token-file", str(token_file),
-        )  # fmt: skip
-        by_id[int(out.strip().splitlines()[-1])] = account
-    return by_id
 
 
 def claim_lease_env(config: SoakConfig) -> dict[str, str]:
