@@ -163,6 +163,16 @@ def test_an_outcome_the_platform_cannot_tell_is_unknown_and_never_resent(
 # Item 3: two operators on one cluster.
 
 
+def claim_of(world: World, name: str, account: int) -> dict:
+    """The target's status once it is claimed (``publishing``)."""
+
+    def probe() -> dict | None:
+        status = (world.targets(name).get(account) or {}).get("status") or {}
+        return status if status.get("state") == "publishing" else None
+
+    return wait_for(probe, what="the claim")
+
+
 def lease_of(kube: KubeHarness, client: KubeClient) -> dict:
     return dict(kube.call(client.get(LEASES, "socialpub-operator", "socialpub-system")))
 
@@ -176,14 +186,7 @@ def test_a_second_operator_waits_for_the_lease_and_takes_over_only_after_it_expi
     world = World.create(kube, own_client, "twoops")
     account = world.accounts[Platform.FACEBOOK]
     name = KubeDriver(world).create_post(body="Only once, whoever publishes", account_ids=[account])
-    claimed = wait_for(
-        lambda: (
-            (t := world.targets(name).get(account))
-            and (t.get("status") or {}).get("state") == "publishing"
-            and t
-        ),
-        what="the first operator's claim",
-    )["status"]
+    claimed = claim_of(world, name, account)
     assert claimed["claimedBy"] == "op-first"
     lease_until = parse(claimed["leaseUntil"])
     assert lease_until >= parse(claimed["lastAttemptAt"]) + 3  # covers the (simulated) platform call
@@ -220,23 +223,16 @@ def test_a_second_operator_waits_for_the_lease_and_takes_over_only_after_it_expi
 def test_a_killed_operators_claim_is_not_resolved_before_its_lease_ends(
     kube: KubeHarness, own_client: KubeClient, own_operator: Callable[..., OperatorProcess]
 ) -> None:
-    operator = own_operator(SOCIALPUB_SANDBOX_DELAY_SECONDS="2", SOCIALPUB_CLAIM_SETTLE_SECONDS="8").start()
+    operator = own_operator(SOCIALPUB_SANDBOX_DELAY_SECONDS="2", SOCIALPUB_CLAIM_SETTLE_SECONDS="12").start()
     world = World.create(kube, own_client, "inflight")
     account = world.accounts[Platform.LINKEDIN]
     name = KubeDriver(world).create_post(body="Maybe still on its way", account_ids=[account])
-    claimed = wait_for(
-        lambda: (
-            (t := world.targets(name).get(account))
-            and (t.get("status") or {}).get("state") == "publishing"
-            and t
-        ),
-        what="the claim",
-    )["status"]
+    claimed = claim_of(world, name, account)
     lease_until = parse(claimed["leaseUntil"])
-    assert lease_until >= parse(claimed["lastAttemptAt"]) + 2 + 8
+    assert lease_until >= parse(claimed["lastAttemptAt"]) + 2 + 12
 
     operator.kill()
-    operator.start()  # after the operator Lease expired (5 s): the claim's (14 s) has not
+    operator.start()  # after the operator Lease expired (5 s): the claim's (18 s) has not
 
     assert world.target_states(name)[account] == "publishing"
     assert time.time() < lease_until
