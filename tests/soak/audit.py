@@ -89,7 +89,8 @@ class Summary:
     def line(self) -> str:
         looked = "/".join(str(self.lookups.get(p, 0)) for p in ("linkedin", "facebook", "instagram"))
         return (
-            f"seed {self.seed}: {self.posts} posts ({self.scheduled} in the burst), {self.targets} targets "
+            f"seed {self.seed}: {self.posts} posts ({self.scheduled} in the burst, {self.late} late), "
+            f"{self.targets} targets "
             f"({self.member_targets} member), {self.kills} kills, {self.dropped_answers} dropped answers, "
             f"{self.server_errors} 503s, {self.create_calls} creates, lookups li/fb/ig {looked}; "
             f"published {self.published}, unknown(member) {self.unknown_member}, "
