@@ -581,3 +581,13 @@ def test_example_explains_itself(name: str) -> None:
 def test_the_example_validator_catches_mistakes(change: Callable[[Schema], None], error: str) -> None:
     errors = schema_errors(broken("scheduled-post.yaml", change), schema_of(CRDS_BY_KIND["SocialPost"]))
     assert any(found.startswith(error) for found in errors), errors
+
+
+def test_every_key_an_adapter_checkpoints_is_declared_in_the_target_status() -> None:
+    """The API server prunes undeclared fields: a platformState marker missing from the schema is
+    silently dropped, and the crash it guards against then publishes twice (issue 9, found by the soak)."""
+    from socialpub.platforms import _http, instagram, linkedin
+
+    declared = schema_of(CRDS_BY_KIND["SocialTarget"])["properties"]["status"]["properties"]["platformState"]
+    keys = {_http.UNCONFIRMED, instagram.CONTAINER_ID, instagram.CONTAINER_CREATED_AT, linkedin.CREATE_SENT}
+    assert keys <= set(declared["properties"]), sorted(keys - set(declared["properties"]))

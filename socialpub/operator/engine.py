@@ -814,11 +814,22 @@ class Engine:
         )
 
     async def _checkpoint(self, key: Key, state: Mapping[str, Any]) -> None:
-        """An adapter saves progress (``status.platformState``) before a step it must recover from."""
+        """An adapter saves progress (``status.platformState``) before a step it must recover from.
+
+        The stored object is read back from the answer: a key the API server pruned (a field the
+        CRD does not declare) or changed was *not* saved, and the step it guards must not run, so
+        that is an error here rather than a marker silently lost before a crash needs it."""
         patch = {"status": {"platformState": dict(state)}}
-        self._remember(
-            self.targets, await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
-        )
+        updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
+        self._remember(self.targets, updated)
+        saved = (updated.get("status") or {}).get("platformState") or {}
+        lost = sorted(k for k, v in state.items() if v is not None and saved.get(k) != v)
+        if lost:
+            raise TransientError(
+                f"the API server did not store {', '.join(lost)} in status.platformState "
+                "(is the SocialTarget CRD current?); not continuing without it",
+                code="checkpoint_not_stored",
+            )
 
     async def advance_target(self, key: Key) -> None:
         target = self.targets.get(key)

@@ -45,17 +45,18 @@ class OperatorSettings:
     claim_settle_seconds: float = 30.0
     """Added to a platform call's worst-case duration in a claim's ``leaseUntil``: how long after the
     call may have landed a platform's own lookups take to show it."""
-    live_call_max_seconds: float | None = None
-    """A live adapter call's worst-case duration, instead of the one the platform settings compute
-    from their timeouts and limits. Only for tests (or a platform known to be faster): a value
-    below the real worst case lets an interrupted create be checked before it could have landed."""
+    live_call_max_seconds: float = 120.0
+    """The longest one live publish call may run. The engine cancels a call at this bound (or at the
+    adapters' own computed worst case, if lower) and treats it as interrupted, so the bound is real
+    and a claim's ``leaseUntil`` (claim time + this + ``claim_settle_seconds``) stays short: a crash
+    delays the "did it land?" check of an interrupted attempt by minutes, not by the ~25 minutes
+    the adapters' every-timeout-at-once worst case would give. Cancelling is safe: the settle margin
+    covers a create the platform finishes after we hung up."""
 
     def live_call_seconds(self, platform: str) -> float:
-        """The longest one live adapter call to ``platform`` can take (the adapters' own bound)."""
-        if self.live_call_max_seconds is not None:
-            return self.live_call_max_seconds
-        bound = getattr(PlatformSettings.from_env(), "max_publish_seconds_for", None)
-        return float(bound(platform)) if callable(bound) else 3600.0
+        """The longest one live adapter call to ``platform`` may run (the claim's lease covers it)."""
+        computed = PlatformSettings.from_env().max_publish_seconds_for(platform)
+        return min(computed, self.live_call_max_seconds)
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -75,9 +76,7 @@ class OperatorSettings:
             lease_namespace=os.environ.get("SOCIALPUB_OPERATOR_LEASE_NAMESPACE", "socialpub-system"),
             lease_duration_seconds=float(os.environ.get("SOCIALPUB_OPERATOR_LEASE_SECONDS", 15)),
             claim_settle_seconds=float(os.environ.get("SOCIALPUB_CLAIM_SETTLE_SECONDS", 30)),
-            live_call_max_seconds=float(os.environ["SOCIALPUB_LIVE_CALL_MAX_SECONDS"])
-            if os.environ.get("SOCIALPUB_LIVE_CALL_MAX_SECONDS")
-            else None,
+            live_call_max_seconds=float(os.environ.get("SOCIALPUB_LIVE_CALL_MAX_SECONDS", 120)),
         )
 
 
