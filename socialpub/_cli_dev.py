@@ -31,7 +31,7 @@ from socialpub.kube.resources import TENANTS
 from socialpub.kube.tenants import Tenant, ensure_tenant
 from socialpub.models.keys import Mode, Scope
 from socialpub.models.platforms import Platform
-from socialpub.operator.runner import run_operator
+from socialpub.operator.runner import LeaseLost, run_operator
 from socialpub.operator.settings import OperatorSettings
 
 __all__ = ["DEMO_ACCOUNTS", "DEMO_TENANT", "api", "dev", "operator", "run_dev", "seed_demo"]
@@ -62,7 +62,11 @@ def operator(args: argparse.Namespace) -> None:
     settings = dataclasses.replace(
         OperatorSettings.from_env(), kubeconfig=args.kubeconfig and str(args.kubeconfig)
     )
-    asyncio.run(run_operator(settings, liveness=args.liveness))
+    try:
+        asyncio.run(run_operator(settings, liveness=args.liveness))
+    except LeaseLost as exc:
+        # Every piece of work has stopped already; exit non-zero so the platform restarts us.
+        raise CliError(f"{exc}: all work stopped before another operator could take over") from None
 
 
 async def _check_kubeconfig(args: argparse.Namespace) -> None:

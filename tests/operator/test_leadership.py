@@ -171,7 +171,7 @@ def test_an_operator_that_cannot_renew_stops_before_its_lease_expires_and_exits_
 
         assert code != 0
         assert "stopping all work" in operator.log()
-        assert "LeaseLost" in operator.log()
+        assert "lost the Lease" in operator.log()
         # Stopped before anyone could take over (a candidate waits a whole duration after it last
         # saw a renewal, which was written at `renewed` at the latest).
         assert exited < renewed + duration
