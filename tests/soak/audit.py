@@ -78,6 +78,8 @@ class Summary:
     operator_problems: int = 0
     """Traceback/ERROR lines in the operator's log (reported, not failed on: SIGKILLs are rude)."""
     seconds: float = 0.0
+    evidence: str = ""
+    """Where the seed's evidence was kept (a failing seed, or ``SOCIALPUB_SOAK_KEEP_EVIDENCE=1``)."""
     breakdown: dict[str, int] = field(default_factory=dict)
     """Problems by kind, platform (``linkedin-member`` apart) and, for dead targets, error code."""
     problems: list[str] = field(default_factory=list)
@@ -101,6 +103,7 @@ class Summary:
             f"operator log problems {self.operator_problems}; "
             f"{self.seconds:.0f}s — {'OK' if self.clean else 'FAILED'}"
             + "".join(f"\n    {n} x {kind}" for kind, n in sorted(self.breakdown.items()))
+            + (f"\n    evidence: {self.evidence}" if self.evidence else "")
         )
 
     def to_json(self) -> str:

@@ -161,11 +161,13 @@ def test_every_post_on_every_platform_exactly_once(
         kube.call(client.aclose())
         summary.seconds = time.monotonic() - began
         RESULTS.append(summary)
-        report = os.environ.get("SOCIALPUB_SOAK_REPORT")
-        if report:
-            with open(report, "a") as out:
-                out.write(summary.to_json() + "\n")
-    evidence = "" if summary.clean else str(keep_evidence(seed, world, targets, fakes, plan, operator))
+    keep = not summary.clean or os.environ.get("SOCIALPUB_SOAK_KEEP_EVIDENCE", "") not in ("", "0")
+    evidence = str(keep_evidence(seed, world, targets, fakes, plan, operator)) if keep else ""
+    summary.evidence = evidence
+    report = os.environ.get("SOCIALPUB_SOAK_REPORT")
+    if report:
+        with open(report, "a") as out:
+            out.write(summary.to_json() + "\n")
     assert summary.clean, (
         f"{summary.line()}\nevidence in {evidence}\n{len(summary.problems)} problem(s):\n"
         + "\n".join(summary.problems[:40])
