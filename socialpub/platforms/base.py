@@ -83,15 +83,26 @@ class PublishError(Exception):
 
 
 class TransientError(PublishError):
-    """Try again later (5xx, timeouts, throttling); ``retry_after`` if the platform said when."""
+    """Try again later (5xx, timeouts, throttling); ``retry_after`` if the platform said when.
+
+    ``ambiguous`` says the failed call may still have been acted on (a timeout or dropped
+    connection after the request was sent, a 5xx to a create): the platform may yet commit it, so
+    the operator must not retry — not even look it up — before the attempt's claim lease
+    (``leaseUntil``: call budget + settle margin) has passed."""
 
     classification = "transient"
 
     def __init__(
-        self, message: str, *, code: str = "transient_error", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str = "transient_error",
+        retry_after: float | None = None,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class Deferred(TransientError):
