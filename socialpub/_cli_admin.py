@@ -48,10 +48,11 @@ from socialpub.kube.credentials import (
 from socialpub.kube.keys import create_key, keys_namespace, list_keys, migrate_keys, revoke_key
 from socialpub.kube.resources import ACCOUNTS, SYSTEM_NAMESPACE
 from socialpub.kube.tenants import (
+    NamespaceTaken,
     Tenant,
     check_tenant_name,
+    create_tenant,
     delete_tenant,
-    ensure_tenant,
     get_tenant,
     list_tenants,
 )
@@ -102,7 +103,17 @@ def _json(value: Any) -> None:
 async def tenants_create(args: argparse.Namespace) -> None:
     check_tenant_name(args.name)
     async with connect(args) as client:
-        tenant = await ensure_tenant(client, args.name, display_name=args.display_name)
+        try:
+            tenant, inherited = await create_tenant(
+                client,
+                args.name,
+                display_name=args.display_name,
+                adopt_namespaces=bool(getattr(args, "adopt_namespaces", False)),
+            )
+        except NamespaceTaken as exc:
+            raise CliError(str(exc)) from None
+    for inheritance in inherited:
+        print(f"warning: adopted {inheritance.describe()}; they now belong to {tenant.name}", file=sys.stderr)
     print(f"tenant {tenant.name} ({tenant.display_name})")
     print(f"  live namespace:    {tenant.live_namespace}  (sk_live_ keys)")
     print(f"  sandbox namespace: {tenant.sandbox_namespace}  (sk_test_ keys)")
@@ -129,8 +140,9 @@ async def tenants_delete(args: argparse.Namespace) -> None:
         print(f"  deleting namespaces {namespaces} and everything in them")
     else:
         print(
-            f"  kept namespaces {namespaces}: posts already scheduled there still publish, and a tenant "
-            f"created again as {tenant.name!r} takes them over (--delete-namespaces removes them)",
+            f"  kept namespaces {namespaces}: nothing there is served or published any more (scheduled "
+            f"posts wait); a tenant created again as {tenant.name!r} takes them over only with "
+            "`socialpub tenants create --adopt-namespaces` (--delete-namespaces removes them)",
             file=sys.stderr,
         )
 

@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("name", help="a DNS label of at most 40 characters; it prefixes the namespaces")
     t.add_argument("--display-name", help="human-readable name (default: the name)")
+    t.add_argument(
+        "--adopt-namespaces",
+        action="store_true",
+        help="take over namespaces made for an earlier tenant (one deleted under this name), with "
+        "the accounts, tokens and posts in them",
+    )
     command(tenants, "list", _cli_admin.tenants_list, "list tenants", listing)
     t = command(
         tenants,

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from socialpub.api.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized
 from socialpub.api.idempotency import MAX_KEY_LENGTH, IdempotentRequest, fingerprint, record_name
 from socialpub.api.runtime import Runtime
-from socialpub.kube.tenants import Tenant
+from socialpub.kube.tenants import Tenant, namespace_owner, namespace_stamp
 from socialpub.models.keys import Mode, Scope, checksum_ok, hash_key
 
 __all__ = [
@@ -99,12 +99,36 @@ def authenticate(request: Request) -> Principal:
         # record from before keys were bound to tenant uids that was never migrated.
         raise Unauthorized("this API key has been revoked", code="api_key_revoked")
     tenant = Tenant.from_object(tenant_obj)
+    namespace = tenant.namespace(record.mode)
+    _check_owner(runtime, tenant.name, record.mode, namespace)
     return Principal(
         tenant=tenant.name,
         mode=record.mode,
-        namespace=tenant.namespace(record.mode),
+        namespace=namespace,
         scopes=record.scopes,
         key_id=record.id,
+    )
+
+
+def _check_owner(runtime: Runtime, tenant: str, mode: Mode, namespace: str) -> None:
+    """Refuse (503 ``tenant_not_ready``) unless ``namespace`` is this tenant's, in this mode.
+
+    The tenant's spec alone does not make a namespace its own: another tenant may name it too
+    (a copied manifest, a typo — then it is nobody's, or one tenant would reach the other's
+    posts and accounts), or it may be stamped for an earlier tenant of the same name (whose
+    live accounts and tokens it holds). The rule is :func:`namespace_owner`, which the
+    operator applies too, so the api never serves a namespace the operator would not publish
+    from. Ownership is the operator's ``Ready`` condition's business; until it holds, keys wait.
+    """
+    stamp = namespace_stamp(runtime.namespaces.get("", namespace))
+    if namespace_owner(namespace, runtime.tenants.items(), stamp) == (tenant, mode):
+        return
+    raise ServiceUnavailable(
+        f"tenant {tenant}'s {mode.value} namespace {namespace!r} is not the tenant's alone: another "
+        "tenant names it too, or it was made for another tenant (one deleted under this name) and "
+        "has not been adopted. A platform engineer must fix the SocialTenant (see its Ready "
+        "condition: kubectl get socialtenants -o wide)",
+        code="tenant_not_ready",
     )
 
 

@@ -28,6 +28,7 @@ from socialpub.kube.resources import (
     TARGETS,
     TENANTS,
 )
+from socialpub.kube.tenants import LABEL_TENANT_UID
 
 __all__ = ["Runtime"]
 
@@ -40,6 +41,8 @@ class Runtime:
     client: KubeClient
     keys: ObjectCache
     tenants: ObjectCache
+    namespaces: ObjectCache
+    """Namespaces carrying a tenant-uid stamp (whose tenant a namespace was made for)."""
     accounts: ObjectCache
     posts: ObjectCache
     targets: ObjectCache
@@ -61,6 +64,7 @@ class Runtime:
                 client, SECRETS, label_selector=API_KEY_SELECTOR, namespace=settings.keys_namespace
             ),
             tenants=ObjectCache(client, TENANTS),
+            namespaces=ObjectCache(client, NAMESPACES, label_selector=LABEL_TENANT_UID),
             accounts=ObjectCache(client, ACCOUNTS),
             posts=ObjectCache(client, POSTS),
             targets=ObjectCache(client, TARGETS),
@@ -82,6 +86,7 @@ class Runtime:
         return {
             "api_keys": self.keys,
             "tenants": self.tenants,
+            "namespaces": self.namespaces,
             "accounts": self.accounts,
             "posts": self.posts,
             "targets": self.targets,

@@ -4,7 +4,10 @@ Whether an account publishes for real or to the simulator is decided here, from 
 it is in, as the tenant's SocialTenant (cluster-scoped: only a platform engineer writes it) names
 it — never from anything inside the namespace (``spec.sandbox``, namespace labels), which whoever
 may write there can set. A namespace that is no tenant's, or that two tenants (or both of one
-tenant's fields) claim, has no mode: nothing in it is published.
+tenant's fields) claim, or that is stamped for another tenant (a deleted one of the same name),
+has no mode: nothing in it is published. That rule is :func:`socialpub.kube.tenants.namespace_owner`,
+which the api applies too. A tenant namespace without a stamp (made by kubectl, or before stamps)
+is stamped here for the one tenant that names it, when that tenant is reconciled.
 
 The same view writes each SocialTenant's ``status``: ``Ready`` (both namespaces exist, are
 distinct, and no other tenant claims them) and ``observedGeneration``, so
@@ -19,8 +22,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from socialpub.kube.client import KubeClient, NotFound
+from socialpub.kube.client import Conflict, KubeClient, NotFound
 from socialpub.kube.resources import NAMESPACES, TENANTS
+from socialpub.kube.tenants import LABEL_TENANT_UID, namespace_owner, namespace_stamp, tenant_namespaces
 from socialpub.models.keys import Mode
 from socialpub.operator import decisions
 
@@ -32,9 +36,7 @@ _NOT_READY_RECHECK_SECONDS = 30.0
 """A tenant that is not Ready is looked at again after this long, besides on every event."""
 
 
-def _namespaces(tenant: Mapping[str, Any]) -> tuple[str, str]:
-    spec = tenant.get("spec") or {}
-    return str(spec.get("liveNamespace") or ""), str(spec.get("sandboxNamespace") or "")
+_namespaces = tenant_namespaces
 
 
 def tenant_status(
@@ -43,11 +45,13 @@ def tenant_status(
     existing: Mapping[str, bool],
     claimed_elsewhere: Mapping[str, str],
     now: float,
+    stamped_elsewhere: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The status the tenant should have (pure).
 
     ``existing`` says which of its namespaces exist; ``claimed_elsewhere`` maps a namespace of
-    this tenant to another tenant that names it too.
+    this tenant to another tenant that names it too; ``stamped_elsewhere`` maps one stamped for
+    another tenant to that tenant's uid.
     """
     meta = tenant.get("metadata") or {}
     generation = int(meta.get("generation") or 1)
@@ -58,12 +62,21 @@ def tenant_status(
         for ns in (live, sandbox)
         if ns in claimed_elsewhere
     ]
+    foreign = [f"{ns} (made for another tenant, uid {uid})" for ns, uid in (stamped_elsewhere or {}).items()]
     if not live or not sandbox or live == sandbox:
         status, reason = "False", "NamespacesNotDistinct"
         message = f"liveNamespace {live!r} and sandboxNamespace {sandbox!r} must be two different namespaces"
     elif shared:
         status, reason = "False", "NamespaceShared"
         message = "nothing publishes from a namespace two tenants name: " + ", ".join(shared)
+    elif foreign:
+        status, reason = "False", "NamespaceOfAnotherTenant"
+        name = meta.get("name")
+        message = (
+            "nothing publishes from a namespace stamped for another tenant: "
+            + ", ".join(foreign)
+            + f"; `socialpub tenants create {name} --adopt-namespaces` takes it over"
+        )
     elif missing:
         status, reason = "False", "NamespaceMissing"
         message = "waiting for the namespace(s) " + ", ".join(missing) + " to exist"
@@ -105,6 +118,8 @@ class Tenancy:
         self._client = client
         self._clock = clock
         self._tenants: dict[str, dict[str, Any]] = {}
+        self._stamps: dict[str, str | None] = {}
+        """Namespace → the tenant uid it is stamped with, for the namespaces tenants name."""
         self._lookup_lock = asyncio.Lock()
         self._lists = 0
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
@@ -115,6 +130,8 @@ class Tenancy:
     async def prime(self) -> None:
         """Load every tenant (before the engine makes any decision)."""
         items, _ = await self._client.list(TENANTS)
+        stamped, _ = await self._client.list(NAMESPACES, label_selector=LABEL_TENANT_UID)
+        self._stamps = {str(ns["metadata"]["name"]): namespace_stamp(ns) for ns in stamped}
         self._tenants = {str(t["metadata"]["name"]): t for t in items}
         self._lists += 1
 
@@ -151,9 +168,9 @@ class Tenancy:
         return claims
 
     def known(self, namespace: str) -> tuple[str, Mode] | None:
-        """``(tenant, mode)`` of ``namespace`` as last seen; ``None`` if no one or several claim it."""
-        found = self._claims().get(namespace) or []
-        return found[0] if len(found) == 1 else None
+        """``(tenant, mode)`` of ``namespace`` as last seen; ``None`` if no one or several claim it,
+        or it is stamped for another tenant (:func:`~socialpub.kube.tenants.namespace_owner`)."""
+        return namespace_owner(namespace, self._tenants.values(), self._stamps.get(namespace))
 
     async def mode_of(self, namespace: str) -> Mode | None:
         """The mode of ``namespace``: :attr:`Mode.TEST` is simulated, :attr:`Mode.LIVE` is real,
@@ -182,7 +199,22 @@ class Tenancy:
         existing = {ns: await self._exists(ns) for ns in {live, sandbox} if ns}
         claims = self._claims()
         elsewhere = {ns: other for ns in (live, sandbox) for other, _ in claims.get(ns, []) if other != name}
-        desired = tenant_status(tenant, existing=existing, claimed_elsewhere=elsewhere, now=self._clock())
+        uid = str((tenant.get("metadata") or {}).get("uid") or "")
+        for ns in (live, sandbox):
+            if existing.get(ns) and self._stamps.get(ns) is None and self.known(ns) is not None:
+                await self._stamp(ns, uid)
+        stamped = {
+            ns: str(self._stamps[ns])
+            for ns in (live, sandbox)
+            if existing.get(ns) and self._stamps.get(ns) not in (None, uid)
+        }
+        desired = tenant_status(
+            tenant,
+            existing=existing,
+            claimed_elsewhere=elsewhere,
+            now=self._clock(),
+            stamped_elsewhere=stamped,
+        )
         if not _same(tenant.get("status") or {}, desired):
             try:
                 updated = await self._client.patch(TENANTS, name, {"status": desired}, subresource="status")
@@ -199,11 +231,34 @@ class Tenancy:
                 await self.reconcile(name)
 
     async def _exists(self, namespace: str) -> bool:
+        """Whether ``namespace`` exists (not being deleted); notes its stamp on the way."""
         try:
             ns = await self._client.get(NAMESPACES, namespace)
         except NotFound:
+            self._stamps.pop(namespace, None)
             return False
+        self._stamps[namespace] = namespace_stamp(ns)
         return not (ns.get("metadata") or {}).get("deletionTimestamp")
+
+    async def _stamp(self, namespace: str, uid: str) -> None:
+        """Stamp an unstamped namespace for the one tenant naming it (a tenant made by kubectl),
+        so that a tenant re-created under that name later does not inherit it. Conditional on
+        the namespace's ``resourceVersion``: a stamp written meanwhile is kept."""
+        try:
+            ns = await self._client.get(NAMESPACES, namespace)
+            if namespace_stamp(ns) is None:
+                meta = ns["metadata"]
+                patch = {
+                    "metadata": {
+                        "resourceVersion": meta["resourceVersion"],
+                        "labels": {LABEL_TENANT_UID: uid},
+                    }
+                }
+                ns = await self._client.patch(NAMESPACES, namespace, patch)
+        except (Conflict, NotFound):
+            await self._exists(namespace)  # look again; the next event settles it
+            return
+        self._stamps[namespace] = namespace_stamp(ns)
 
     def _schedule_recheck(self, name: str, needed: bool) -> None:
         handle = self._rechecks.pop(name, None)

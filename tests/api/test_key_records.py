@@ -21,7 +21,7 @@ from socialpub.kube.client import KubeClient
 from socialpub.kube.keys import KEYS_NAMESPACE, create_key, find_key
 from socialpub.kube.namespaces import ensure_namespace
 from socialpub.kube.resources import SECRETS, SYSTEM_NAMESPACE, TENANTS
-from socialpub.kube.tenants import delete_tenant, ensure_tenant
+from socialpub.kube.tenants import create_tenant, delete_tenant, ensure_tenant
 from socialpub.models.keys import Mode, Scope, hash_key, key_id
 from tests.api.kube_proxy import FaultProxy
 from tests.api.support import World, kube_do, wait_for
@@ -87,7 +87,7 @@ def _recreate_tenant(world: World) -> None:
     async def recreate(client: KubeClient) -> str:
         old = await client.get(TENANTS, world.name)
         await client.delete(TENANTS, world.name)
-        new = await ensure_tenant(client, world.name)
+        new, _ = await create_tenant(client, world.name, adopt_namespaces=True)
         assert new.name == world.name
         uid: str = (await client.get(TENANTS, world.name))["metadata"]["uid"]
         assert uid != old["metadata"]["uid"]
