@@ -18,14 +18,22 @@ from typing import Any
 import certifi
 import httpx
 
-from socialpub.platforms.base import OutcomeUnknown, PublishRequest, TransientError
+from socialpub.platforms.base import (
+    OutcomeUnknown,
+    PermanentError,
+    PublishError,
+    PublishRequest,
+    TransientError,
+)
 
 __all__ = [
     "UNCONFIRMED",
     "LookupTooDeep",
     "ambiguous",
+    "create_failed",
     "format_time",
     "install_token_redaction",
+    "lookup_failed_after_unknown",
     "mark_unconfirmed",
     "new_client",
     "parse_time",
@@ -33,6 +41,7 @@ __all__ = [
     "same_origin",
     "send",
     "transport_error",
+    "unconfirmed_create",
     "unconfirmed_since",
 ]
 
@@ -222,10 +231,50 @@ def ambiguous(exc: httpx.HTTPError) -> bool:
     return isinstance(exc, httpx.TransportError) and not isinstance(exc, _NOT_SENT)
 
 
-def transport_error(platform: str, what: str, exc: httpx.HTTPError) -> TransientError:
+def transport_error(
+    platform: str, what: str, exc: httpx.HTTPError, *, acted_on: bool = False
+) -> TransientError:
+    """A transport failure as a transient error; ``acted_on``: the call was a create that the
+    platform may still commit (see :attr:`TransientError.ambiguous`)."""
     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
     return TransientError(
-        f"{platform}: {what} failed: {type(exc).__name__}: {exc}", code=f"{platform}_{kind}"
+        f"{platform}: {what} failed: {type(exc).__name__}: {exc}",
+        code=f"{platform}_{kind}",
+        ambiguous=acted_on,
+    )
+
+
+async def create_failed(
+    request: PublishRequest, platform: str, what: str, exc: httpx.HTTPError
+) -> TransientError:
+    """A create that failed in transport. If it may have reached the platform, its outcome is
+    recorded as unknown first (``unconfirmedSince``) and the error is ambiguous, so the operator
+    waits out the claim's lease before it looks or re-sends; a create that never left (connection
+    refused) is a plain transient error."""
+    sent = ambiguous(exc)
+    if sent:
+        await mark_unconfirmed(request)
+    return transport_error(platform, what, exc, acted_on=sent)
+
+
+async def unconfirmed_create(request: PublishRequest, error: TransientError) -> TransientError:
+    """``error`` answered a create that may have been acted on (a 5xx, an answer without an id):
+    record the unknown outcome, and make the error ambiguous."""
+    await mark_unconfirmed(request)
+    error.ambiguous = True
+    return error
+
+
+def lookup_failed_after_unknown(error: PublishError, earlier: float | None) -> PublishError:
+    """A "did it land?" lookup that failed for good (a retired API version, a listing refused 400/
+    404, Graph code 100) cannot say "not published". After a create whose outcome is unknown
+    (``earlier``) it means *unknown*, never dead: a person decides. Other failures pass through."""
+    if earlier is None or not isinstance(error, PermanentError):
+        return error
+    return OutcomeUnknown(
+        f"{error.message} (while checking whether an earlier attempt, begun "
+        f"{format_time(earlier)}, landed: its outcome is unknown)",
+        code=f"{error.code}_after_unknown_outcome",
     )
 
 

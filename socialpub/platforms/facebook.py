@@ -14,7 +14,13 @@
 (``/{page-id}/posts?since=…&limit=100``, following ``paging.next`` page by page) matched on the
 exact message. A page limit reached first is :class:`OutcomeUnknown`, never "not found". A re-send
 of identical text that Facebook refuses as a duplicate (506) is looked for the same way before it
-is called a failure.
+is called a failure; after a create whose outcome is unknown, a 506 whose post is not listed (the
+listing lags behind creates) is :class:`OutcomeUnknown`, and so is a lookup that fails for good
+(Graph code 100): neither can tell "not published", so neither may dead-letter.
+
+A create that may have been acted on (a timeout or dropped connection after sending, a 5xx or
+Graph code 1/2, a 200 without an id) records ``unconfirmedSince`` and raises an *ambiguous*
+:class:`TransientError`, so the operator waits out the claim's lease before it looks or re-sends.
 """
 
 from __future__ import annotations
@@ -29,18 +35,21 @@ import httpx
 from socialpub.platforms._graph import Usage, classify, graph_error, json_body
 from socialpub.platforms._http import (
     LookupTooDeep,
-    ambiguous,
+    create_failed,
+    lookup_failed_after_unknown,
     mark_unconfirmed,
     new_client,
     same_origin,
     send,
     transport_error,
+    unconfirmed_create,
     unconfirmed_since,
 )
 from socialpub.platforms._http import parse_time as _parse_time
 from socialpub.platforms.base import (
     Deferred,
     MediaItem,
+    OutcomeUnknown,
     Published,
     PublishError,
     PublishRequest,
@@ -118,8 +127,8 @@ class FacebookAdapter:
                 data=data,
             )
         except httpx.HTTPError as exc:
-            if request is not None and ambiguous(exc):
-                await mark_unconfirmed(request)
+            if request is not None:
+                raise await create_failed(request, "facebook", what, exc) from exc
             raise transport_error("facebook", what, exc) from exc
         self.usage.observe(response.headers, page_id=page)
         if response.status_code == 200:
@@ -127,18 +136,24 @@ class FacebookAdapter:
             if "error" not in body:
                 return body
         error = graph_error(response)
-        if request is not None and (error.status >= 500 or error.code in (1, 2)):
-            await mark_unconfirmed(request)
-        raise classify(
+        failure = classify(
             "facebook", what, error, headers=response.headers, throttle_retry=self.usage.regain(page) or None
         )
+        if (
+            request is not None
+            and (error.status >= 500 or error.code in (1, 2))
+            and isinstance(failure, TransientError)
+            and not isinstance(failure, Deferred)
+        ):
+            raise await unconfirmed_create(request, failure)  # a server error may follow a commit
+        raise failure
 
     async def publish(self, request: PublishRequest) -> Published:
         token = _token(request)
         page = request.account_external_id
         earlier = unconfirmed_since(request)
         if earlier is not None:
-            found = await self._find(token, page, request.text, since=earlier)
+            found = await self._look(token, page, request.text, since=earlier, earlier=earlier)
             if found is not None:
                 return found
         try:
@@ -147,10 +162,24 @@ class FacebookAdapter:
             if exc.code != "facebook_duplicate":
                 raise
             since = min(earlier or request.started_at, request.started_at)
-            found = await self._find(token, page, request.text, since=since)
+            found = await self._look(token, page, request.text, since=since, earlier=earlier)
             if found is not None:
                 return found
+            if earlier is not None:
+                # Facebook refuses a message identical to the Page's latest post. After a create
+                # whose outcome is unknown, that post may be ours and not listed yet (the listing
+                # lags): neither "published" nor "dead" can be told.
+                raise OutcomeUnknown(
+                    f"{exc.message} (an earlier create of this target, whose outcome is unknown, is "
+                    "not listed: it may be the duplicate)",
+                    code="facebook_duplicate_unconfirmed",
+                ) from exc
             raise
+        if not post_id:
+            raise await unconfirmed_create(
+                request,
+                TransientError("facebook: the post was accepted without an id", code="facebook_no_id"),
+            )
         return self._published(post_id)
 
     async def _create(self, request: PublishRequest, token: str, page: str) -> str:
@@ -183,7 +212,9 @@ class FacebookAdapter:
                 data=data,
                 request=request,
             )
-            return str(body.get("post_id") or f"{page}_{body.get('id')}")
+            if body.get("post_id"):
+                return str(body["post_id"])
+            return f"{page}_{body['id']}" if body.get("id") else ""
         photo_ids = await asyncio.gather(*(self._unpublished_photo(token, page, item) for item in media))
         data = {"message": request.text}
         for i, photo_id in enumerate(photo_ids):
@@ -214,19 +245,30 @@ class FacebookAdapter:
         return str(photo_id)
 
     def _published(self, post_id: str) -> Published:
-        if not post_id:
-            raise TransientError("facebook: the post was accepted without an id", code="facebook_no_id")
         return Published(post_id, f"https://www.facebook.com/{post_id}")
 
     async def find_published(self, request: PublishRequest) -> Published | None:
         token = _token(request)
         since = min(unconfirmed_since(request) or request.started_at, request.started_at)
-        found = await self._find(token, request.account_external_id, request.text, since=since)
+        found = await self._look(token, request.account_external_id, request.text, since=since, earlier=since)
         if found is None:
             # The re-send keeps the interrupted attempt's start, so it looks again from there (and
             # checks a 506 duplicate answer against it) instead of from its own start.
             await mark_unconfirmed(request)
         return found
+
+    async def _look(
+        self, token: str, page: str, text: str, *, since: float, earlier: float | None
+    ) -> Published | None:
+        """:meth:`_find`, where a lookup that fails for good after an unknown outcome (``earlier``)
+        is :class:`OutcomeUnknown` rather than a dead-letter (see ``lookup_failed_after_unknown``)."""
+        try:
+            return await self._find(token, page, text, since=since)
+        except PublishError as exc:
+            wrapped = lookup_failed_after_unknown(exc, earlier)
+            if wrapped is exc:
+                raise
+            raise wrapped from exc
 
     async def _find(self, token: str, page: str, text: str, *, since: float) -> Published | None:
         """Our post among the Page's posts since ``since`` less the clock-skew margin, newest first,

@@ -17,7 +17,16 @@ One post is three steps, and the adapter makes each recoverable:
 id is found among the account's media since the container was made (less the clock-skew margin),
 by caption, following ``paging.next`` 100 at a time (the container does not name its media; a
 page limit reached first is :class:`OutcomeUnknown`); ``FINISHED`` means no, and publishing it is
-safe.
+safe. ``PUBLISHED`` is final whenever it is seen — on the first read, or while waiting for
+``FINISHED`` (an earlier media_publish was still being processed): a live post is never failed.
+Until the media list shows it, publishing is :class:`Deferred` (no attempt spent) for at most
+``instagram_unlisted_wait_seconds``, then :class:`OutcomeUnknown` (live, id unknown: a person
+settles it). A lookup refused for good after a container was saved is :class:`OutcomeUnknown` too.
+
+A ``media_publish`` that may have been acted on (a timeout or dropped connection after sending, a
+5xx or Graph code 1/2, a 200 without an id) raises an *ambiguous* :class:`TransientError`: the
+operator waits out the claim's lease before it reads the container again, so a publish Instagram
+is still processing has landed by then.
 
 Captions are checked before anything is sent, by the same rules the api applies at create time
 (:func:`socialpub.models.platforms.length_problems`): 2200 characters, 30 hashtags (glued ones
@@ -43,7 +52,9 @@ from socialpub.platforms._graph import (
 )
 from socialpub.platforms._http import (
     LookupTooDeep,
+    ambiguous,
     format_time,
+    lookup_failed_after_unknown,
     new_client,
     parse_time,
     same_origin,
@@ -53,6 +64,7 @@ from socialpub.platforms._http import (
 from socialpub.platforms.base import (
     Deferred,
     MediaItem,
+    OutcomeUnknown,
     PermanentError,
     Published,
     PublishError,
@@ -62,10 +74,13 @@ from socialpub.platforms.base import (
 )
 from socialpub.platforms.settings import PlatformSettings
 
-__all__ = ["CONTAINER_CREATED_AT", "CONTAINER_ID", "InstagramAdapter"]
+__all__ = ["CONTAINER_CREATED_AT", "CONTAINER_ID", "UNLISTED_SINCE", "InstagramAdapter"]
 
 CONTAINER_ID = "containerId"
 CONTAINER_CREATED_AT = "containerCreatedAt"
+UNLISTED_SINCE = "publishedUnlistedSince"
+"""``platformState`` key: when the saved container was first seen ``PUBLISHED`` without its media
+among the account's media (RFC 3339). Bounds how long publishing waits for the listing."""
 MAX_CAPTION = 2200
 MIN_CAROUSEL, MAX_CAROUSEL = 2, 10
 _SUBCODE = re.compile(r"\b(2207\d{3})\b")
@@ -108,8 +123,11 @@ class InstagramAdapter:
         params: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
         url: str | None = None,
+        create: bool = False,
     ) -> dict[str, Any]:
-        """One Graph call; ``url``: a full URL Graph gave us (``paging.next``) instead of ``path``."""
+        """One Graph call; ``url``: a full URL Graph gave us (``paging.next``) instead of ``path``.
+        ``create``: the call publishes (``media_publish``), so a failure after it may have reached
+        Instagram is ambiguous (:attr:`TransientError.ambiguous`)."""
         try:
             response = await send(
                 self._http,
@@ -120,7 +138,7 @@ class InstagramAdapter:
                 data=data,
             )
         except httpx.HTTPError as exc:
-            raise transport_error("instagram", what, exc) from exc
+            raise transport_error("instagram", what, exc, acted_on=create and ambiguous(exc)) from exc
         if response.status_code == 200:
             body = json_body(response)
             if "error" not in body:
@@ -135,6 +153,13 @@ class InstagramAdapter:
         )
         if error.subcode in IG_NEW_CONTAINER_SUBCODES:
             raise _ContainerGone(failure.message, code=failure.code)
+        if (
+            create
+            and (error.status >= 500 or error.code in (1, 2))
+            and isinstance(failure, TransientError)
+            and not isinstance(failure, Deferred)
+        ):
+            failure.ambiguous = True  # a server error may follow a commit
         raise failure
 
     # Publishing.
@@ -161,15 +186,9 @@ class InstagramAdapter:
             )
         container = str(request.platform_state.get(CONTAINER_ID) or "") or None
         if container is not None:
-            status, _ = await self._status(container, token)
+            status = await self._saved_status(container, token)
             if status == "PUBLISHED":
-                found = await self._find_media(token, user, request)
-                if found is not None:
-                    return found
-                raise TransientError(
-                    f"instagram: container {container} is published but its media is not listed yet",
-                    code="instagram_published_unlisted",
-                )
+                return await self._landed(request, container, token)
             if status not in ("FINISHED", "IN_PROGRESS"):
                 container = None  # ERROR or EXPIRED: start again with a new one
         if container is None:
@@ -177,7 +196,10 @@ class InstagramAdapter:
             await request.checkpoint(
                 {CONTAINER_ID: container, CONTAINER_CREATED_AT: format_time(time.time())}
             )
-        await self._wait_finished(request, container, token, saved=True)
+        if await self._wait_finished(request, container, token, saved=True) == "PUBLISHED":
+            # An earlier media_publish of this container was still being processed when the status
+            # was first read: it has landed since.
+            return await self._landed(request, container, token)
         await self._check_quota(token, user)
         try:
             body = await self._call(
@@ -186,14 +208,68 @@ class InstagramAdapter:
                 token=token,
                 what="publishing the container",
                 params={"creation_id": container},
+                create=True,
             )
         except _ContainerGone:
             await request.checkpoint({CONTAINER_ID: None, CONTAINER_CREATED_AT: None})
             raise
         media_id = str(body.get("id") or "")
         if not media_id:
-            raise TransientError("instagram: media_publish answered without an id", code="instagram_no_id")
+            raise TransientError(
+                "instagram: media_publish answered without an id",
+                code="instagram_no_id",
+                ambiguous=True,
+            )
         return Published(media_id, await self._permalink(token, media_id))
+
+    async def _saved_status(self, container: str, token: str) -> str:
+        """The status of the container saved by an earlier attempt. That attempt may have called
+        media_publish, so a read refused for good (Graph code 100) cannot tell "not published":
+        :class:`OutcomeUnknown`, never a dead-letter."""
+        try:
+            status, _ = await self._status(container, token)
+        except PublishError as exc:
+            wrapped = lookup_failed_after_unknown(exc, time.time())
+            if wrapped is exc:
+                raise
+            raise wrapped from exc
+        return status
+
+    async def _landed(self, request: PublishRequest, container: str, token: str) -> Published:
+        """The saved container is ``PUBLISHED``: the post is live. Its media id is looked up; until
+        the account's media list shows it (it lags behind publishing, and Instagram may change the
+        caption we match on), publishing is :class:`Deferred` — no attempt is spent, as none could
+        fail it — for at most ``instagram_unlisted_wait_seconds`` from the first time it was seen
+        so. Past that the post is live with an id nobody can learn (the container does not name
+        its media): :class:`OutcomeUnknown`, for a person to settle. Never dead, never re-sent."""
+        try:
+            found = await self._find_media(token, request.account_external_id, request)
+        except PublishError as exc:
+            wrapped = lookup_failed_after_unknown(exc, time.time())
+            if wrapped is exc:
+                raise
+            raise wrapped from exc
+        if found is not None:
+            return found
+        now = time.time()
+        first = parse_time(request.platform_state.get(UNLISTED_SINCE))
+        if first is None:
+            first = now
+            await request.checkpoint({UNLISTED_SINCE: format_time(now)})
+        left = first + self._settings.instagram_unlisted_wait_seconds - now
+        if left > 0:
+            raise Deferred(
+                f"instagram: container {container} is published but its media is not listed yet; "
+                f"looking again (for {left:.0f}s more)",
+                code="instagram_published_unlisted",
+                retry_after=max(0.0, min(self._settings.instagram_unlisted_retry_seconds, left)),
+            )
+        raise OutcomeUnknown(
+            f"instagram: container {container} is published, but no media with its caption has been "
+            f"listed since {format_time(first)}: the post is live and its id unknown; find it on the "
+            "account and settle the target by hand",
+            code="instagram_published_unlisted",
+        )
 
     async def _create_container(self, request: PublishRequest, token: str, user: str) -> str:
         media = request.media
@@ -247,13 +323,16 @@ class InstagramAdapter:
 
     async def _wait_finished(
         self, request: PublishRequest, container: str, token: str, *, saved: bool
-    ) -> None:
-        """Poll until FINISHED; bounded per attempt (a later attempt resumes with the same container)."""
+    ) -> str:
+        """Poll until FINISHED; bounded per attempt (a later attempt resumes with the same container).
+
+        A ``saved`` container (one an earlier attempt may have called media_publish on) that turns
+        ``PUBLISHED`` is returned as such: that publish has landed. A carousel item never is."""
         deadline = time.monotonic() + self._settings.instagram_poll_timeout_seconds
         while True:
             status, detail = await self._status(container, token)
-            if status == "FINISHED":
-                return
+            if status == "FINISHED" or (status == "PUBLISHED" and saved):
+                return status
             if status == "PUBLISHED":
                 raise PermanentError(
                     f"instagram: container {container} is already published",
@@ -325,16 +404,9 @@ class InstagramAdapter:
         container = request.platform_state.get(CONTAINER_ID)
         if not container:
             return None  # the container id is saved before media_publish: none means nothing was published
-        status, _ = await self._status(str(container), token)
-        if status != "PUBLISHED":
+        if await self._saved_status(str(container), token) != "PUBLISHED":
             return None
-        found = await self._find_media(token, request.account_external_id, request)
-        if found is None:
-            raise TransientError(
-                f"instagram: container {container} is published but its media is not listed yet",
-                code="instagram_published_unlisted",
-            )
-        return found
+        return await self._landed(request, str(container), token)
 
     async def _find_media(self, token: str, user: str, request: PublishRequest) -> Published | None:
         """Our media among the account's media since the container was made (less the clock-skew

@@ -16,13 +16,21 @@ first (``q=author``, ``sortBy=CREATED``, 100 a page, ``start`` advanced page by 
 attempt's start less the clock-skew margin, and matched on the exact commentary we sent; a page
 limit reached first is :class:`OutcomeUnknown`, never "not found". A re-send that LinkedIn refuses
 as ``DUPLICATE_POST`` after an unknown outcome is ours if the post its message names is, read back
-(``GET /rest/posts/{urn}``): same author, same commentary, created in the window.
+(``GET /rest/posts/{urn}``): same author, same commentary, created in the window; a refusal that
+names no post is :class:`OutcomeUnknown`, and so is a lookup that fails for good (426, 400, 404)
+after an unknown outcome: neither can tell "not published", so neither may dead-letter.
+
+A create that may have been acted on (a timeout or dropped connection after sending, a 5xx, a 201
+without a URN) records ``unconfirmedSince`` and raises an *ambiguous* :class:`TransientError`: the
+operator waits out the claim's lease, so LinkedIn has committed it (or never will) before anyone
+looks. A refused connection sent nothing and is not ambiguous.
 
 A member's posts cannot be listed or read (``r_member_social`` is closed), and re-sending to learn
 from ``DUPLICATE_POST`` would post twice wherever LinkedIn accepts the duplicate. So a member
-publish saves ``createSentAttempt`` before its create (removed again when LinkedIn refuses it): an
-interrupted attempt that never sent one is safely "not found"; one that did, or an earlier create
-with an unknown outcome, is :class:`OutcomeUnknown` (a person decides), never re-sent.
+publish saves ``createSentAttempt`` before its create (removed again when LinkedIn refuses it, or
+when the connection was never made, so nothing was sent): an interrupted attempt that never sent
+one is safely "not found"; one that did, or an earlier create with an unknown outcome, is
+:class:`OutcomeUnknown` (a person decides), never re-sent.
 """
 
 from __future__ import annotations
@@ -36,12 +44,14 @@ import httpx
 
 from socialpub.platforms._http import (
     LookupTooDeep,
-    ambiguous,
+    create_failed,
+    lookup_failed_after_unknown,
     mark_unconfirmed,
     new_client,
     retry_after_seconds,
     send,
     transport_error,
+    unconfirmed_create,
     unconfirmed_since,
 )
 from socialpub.platforms.base import (
@@ -198,7 +208,7 @@ class LinkedInAdapter:
         if earlier is not None:
             if _is_member(author):
                 raise _member_unknown(author)
-            found = await self._find(token, author, commentary, since=earlier)
+            found = await self._look(token, author, commentary, since=earlier, earlier=earlier)
             if found is not None:
                 return found
         body: dict[str, Any] = {
@@ -222,9 +232,10 @@ class LinkedInAdapter:
                 "POST", f"{self._base}/rest/posts", json=body, headers=self._headers(token)
             )
         except httpx.HTTPError as exc:
-            if ambiguous(exc):
-                await mark_unconfirmed(request)
-            raise transport_error("linkedin", "creating the post", exc) from exc
+            failed = await create_failed(request, "linkedin", "creating the post", exc)
+            if not failed.ambiguous and _is_member(author):
+                await request.checkpoint({CREATE_SENT: None})  # it never left: nothing was sent
+            raise failed from exc
         if response.status_code in (200, 201):
             urn = (
                 response.headers.get("x-restli-id")
@@ -232,14 +243,16 @@ class LinkedInAdapter:
                 or str(_json(response).get("id") or "")
             )
             if not urn:
-                await mark_unconfirmed(request)
-                raise TransientError("linkedin: the post was accepted without an id", code="linkedin_no_id")
+                raise await unconfirmed_create(
+                    request,
+                    TransientError("linkedin: the post was accepted without an id", code="linkedin_no_id"),
+                )
             return self._published(urn)
-        if response.status_code >= 500:
-            await mark_unconfirmed(request)
-        elif _is_member(author):
-            await request.checkpoint({CREATE_SENT: None})  # refused: certainly not published
         error = map_error(response, "creating the post")
+        if response.status_code >= 500 and isinstance(error, TransientError):
+            raise await unconfirmed_create(request, error)  # a 5xx may follow a commit
+        if _is_member(author):
+            await request.checkpoint({CREATE_SENT: None})  # refused: certainly not published
         if error.code == "linkedin_duplicate_post":
             return await self._duplicate(request, token, author, commentary, earlier, error)
         raise error
@@ -257,15 +270,16 @@ class LinkedInAdapter:
         error: PublishError,
     ) -> Published:
         """LinkedIn refused identical content: ours from an attempt whose outcome was unknown, or a
-        real duplicate (identical text already posted: permanent)."""
+        real duplicate (identical text already posted: permanent). After an unknown outcome, a
+        refusal that can neither be confirmed as ours nor ruled out (it names no post; the listing
+        lags behind the create) is :class:`OutcomeUnknown`: dead-lettering could drop a live post."""
         if _is_member(author):
             raise PermanentError(
                 f"{error.message} (LinkedIn refuses a post identical to a recent one)",
                 code="linkedin_duplicate_post",
             )
-        found = await self._find(
-            token, author, commentary, since=min(earlier or request.started_at, request.started_at)
-        )
+        since = min(earlier or request.started_at, request.started_at)
+        found = await self._look(token, author, commentary, since=since, earlier=earlier)
         if found is not None:
             return found
         match = _DUPLICATE_URN.search(error.message)
@@ -273,6 +287,12 @@ class LinkedInAdapter:
             confirmed = await self._confirm(token, author, commentary, match.group(0), since=earlier)
             if confirmed is not None:
                 return confirmed
+        elif earlier is not None:
+            raise OutcomeUnknown(
+                f"{error.message} (the refusal names no post, and an earlier create of this target, "
+                "whose outcome is unknown, is not listed: it may be the duplicate)",
+                code="linkedin_duplicate_unconfirmed",
+            )
         raise PermanentError(
             f"{error.message} (LinkedIn refuses a post identical to a recent one)",
             code="linkedin_duplicate_post",
@@ -371,13 +391,26 @@ class LinkedInAdapter:
                 raise _member_unknown(author)
             return None  # the interrupted attempt never sent its create
         since = min(earlier or request.started_at, request.started_at)
-        found = await self._find(token, author, escape_little_text(request.text), since=since)
+        found = await self._look(token, author, escape_little_text(request.text), since=since, earlier=since)
         if found is None:
             # Not listed, but the interrupted create may have landed where the listing cannot
             # show it yet: the re-send keeps this attempt's start, to look again and to recognise
             # our own post in a DUPLICATE_POST answer.
             await mark_unconfirmed(request)
         return found
+
+    async def _look(
+        self, token: str, author: str, commentary: str, *, since: float, earlier: float | None
+    ) -> Published | None:
+        """:meth:`_find`, where a lookup that fails for good after an unknown outcome (``earlier``)
+        is :class:`OutcomeUnknown` rather than a dead-letter (see ``lookup_failed_after_unknown``)."""
+        try:
+            return await self._find(token, author, commentary, since=since)
+        except PublishError as exc:
+            wrapped = lookup_failed_after_unknown(exc, earlier)
+            if wrapped is exc:
+                raise
+            raise wrapped from exc
 
     async def _find(self, token: str, author: str, commentary: str, *, since: float) -> Published | None:
         """Our post among an organization's posts created since ``since`` (less the clock-skew

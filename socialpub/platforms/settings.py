@@ -44,6 +44,11 @@ class PlatformSettings:
     """How long one attempt waits for a container to finish before it tries again later."""
     instagram_quota_retry_seconds: float = 3600.0
     """When the 24-hour publishing quota is used up, look again after this long (no attempt spent)."""
+    instagram_unlisted_wait_seconds: float = 900.0
+    """How long a published container whose media is not yet listed is looked up again (deferred,
+    no attempt spent) before the target is ``unknown``: live, with an id a person must find."""
+    instagram_unlisted_retry_seconds: float = 30.0
+    """How often such a published-but-unlisted container's media is looked for."""
     facebook_usage_slowdown_percent: float = 75.0
     """Above this usage (the X-App-Usage / X-Business-Use-Case-Usage headers), calls are spaced out."""
     facebook_usage_stop_percent: float = 90.0
@@ -77,6 +82,12 @@ class PlatformSettings:
             ),
             instagram_quota_retry_seconds=float(
                 env("SOCIALPUB_INSTAGRAM_QUOTA_RETRY_SECONDS", cls.instagram_quota_retry_seconds)
+            ),
+            instagram_unlisted_wait_seconds=float(
+                env("SOCIALPUB_INSTAGRAM_UNLISTED_WAIT_SECONDS", cls.instagram_unlisted_wait_seconds)
+            ),
+            instagram_unlisted_retry_seconds=float(
+                env("SOCIALPUB_INSTAGRAM_UNLISTED_RETRY_SECONDS", cls.instagram_unlisted_retry_seconds)
             ),
             facebook_usage_slowdown_percent=float(
                 env("SOCIALPUB_FACEBOOK_USAGE_SLOWDOWN_PERCENT", cls.facebook_usage_slowdown_percent)
