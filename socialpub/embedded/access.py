@@ -75,7 +75,11 @@ class AccessPolicy:
         scheme, _, credential = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
             return False
-        return hmac.compare_digest(credential.strip().encode(), self._token)
+        # aiohttp decodes header bytes as UTF-8 with surrogate escapes: a credential that is not
+        # UTF-8 (``Bearer \xff\xfe``) holds surrogates, which plain ``encode()`` refuses. Turn it
+        # back into the bytes that were sent; they cannot equal the token, so the answer is 401.
+        presented = credential.strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(presented, self._token)
 
 
 def _forbidden(why: str) -> ApiError:
