@@ -248,6 +248,20 @@ CASES: list[tuple[str, Callable[[dict[str, int]], dict[str, Any]], str, list[str
         ["body"],
     ),
     (
+        "instagram 25 glued mentions",
+        lambda a: _post(a["instagram"], body="".join(f"@u{i}" for i in range(25)), media=[{"url": PNG}]),
+        "platform_limit",
+        ["body"],
+    ),
+    (
+        "instagram 21 mentions glued to hashtags",
+        lambda a: _post(
+            a["instagram"], body=" ".join(f"#x{i}@u{i}" for i in range(21)), media=[{"url": PNG}]
+        ),
+        "platform_limit",
+        ["body"],
+    ),
+    (
         "instagram without image",
         lambda a: _post(a["instagram"]),
         "platform_limit",
