@@ -17,6 +17,7 @@ from typing import Any
 
 from socialpub._cli_common import CliError, connect
 from socialpub.crypto import (
+    KEYRING_FILE_ENV,
     DecryptionError,
     KeyRing,
     KeyRingError,
@@ -273,6 +274,21 @@ async def _key_ring(client: KubeClient) -> tuple[KeyRing, str | None, KeyRingSou
         raise CliError(str(exc)) from None
 
 
+def _say_source(ring: KeyRing, source: KeyRingSourceSpec) -> None:
+    """Say on stderr which key ring (and key) sealed, so sealing with the wrong ring is noticed.
+
+    The CLI takes the ring from where *this machine* is configured; an admin who forgot to set
+    ``SOCIALPUB_ENCRYPTION_KEYRING_FILE`` would otherwise seal with the dev Secret silently.
+    """
+    print(f"sealed with key {ring.active} from {source.describe()}", file=sys.stderr)
+    if source.kind == "secret":
+        print(
+            f"  note: that is the development default; if the operator reads its key ring from a "
+            f"file, set {KEYRING_FILE_ENV} here too (and delete the Secret once you have moved)",
+            file=sys.stderr,
+        )
+
+
 def _binding(account: dict[str, Any]) -> bytes:
     """A live account's token binding: its namespace, uid and mode (see :mod:`socialpub.crypto`)."""
     meta = account["metadata"]
@@ -300,7 +316,7 @@ async def accounts_add(args: argparse.Namespace) -> None:
     token = _read_token(args.token_file)
     async with connect(args) as client:
         tenant = await _tenant(client, args.tenant)
-        ring, _, _ = await _key_ring(client)
+        ring, _, source = await _key_ring(client)
         account = await create_live_account(
             client,
             tenant=tenant,
@@ -309,6 +325,7 @@ async def accounts_add(args: argparse.Namespace) -> None:
             display_name=display_name,
             seal=lambda account: ring.encrypt(token, _binding(account)),
         )
+    _say_source(ring, source)
     print(account_id(account))
 
 
@@ -321,8 +338,9 @@ async def accounts_set_token(args: argparse.Namespace) -> None:
             account = await client.get(ACCOUNTS, name, tenant.live_namespace)
         except NotFound:
             raise CliError(f"tenant {tenant.name} has no live account {args.account_id}") from None
-        ring, _, _ = await _key_ring(client)
+        ring, _, source = await _key_ring(client)
         await write_token(client, account, ring.encrypt(token, _binding(account)))
+        _say_source(ring, source)
         status = account_connected_status(account, message="Reconnected; the new token is stored encrypted.")
         await client.patch(ACCOUNTS, name, {"status": status}, tenant.live_namespace, subresource="status")
     print(f"account {args.account_id} is active again; its waiting posts publish now", file=sys.stderr)
@@ -346,13 +364,9 @@ async def encryption_init(args: argparse.Namespace) -> None:
             ring = KeyRing.from_json(text)
             print(f"the key ring exists (active key {ring.active}); nothing changed", file=sys.stderr)
             return
-        ring = KeyRing.generate("k1")
+        ring = KeyRing.generate()
         await write_keyring(client, ring.to_json(), resource_version=None)
     print(f"created the key ring with key {ring.active} (Secret {SYSTEM_NAMESPACE}/{KEYRING_SECRET})")
-
-
-def _next_key_id(ring: KeyRing) -> str:
-    return f"k{max((int(k[1:]) for k in ring.keys if k[1:].isdigit()), default=0) + 1}"
 
 
 def encryption_add_key(args: argparse.Namespace) -> None:
@@ -365,10 +379,9 @@ def encryption_add_key(args: argparse.Namespace) -> None:
         ring = KeyRingFile(args.from_file).get() if args.from_file != "-" else None
         if ring is None:
             ring = KeyRing.parse(sys.stdin.read(), where="the key ring on stdin")
-        kid = _next_key_id(ring)
-        ring = KeyRing({**ring.keys, kid: KeyRing.generate(kid).keys[kid]}, kid)
+        ring = ring.with_new_key()
     else:
-        ring = KeyRing.generate("k1")
+        ring = KeyRing.generate()
     print(ring.to_json())
     print(f"active key: {ring.active} (of {', '.join(sorted(ring.keys))})", file=sys.stderr)
 
@@ -383,10 +396,9 @@ async def encryption_rotate(args: argparse.Namespace) -> None:
                     "active (`socialpub encryption add-key --from <current file>` prints such a ring), "
                     "let the operator's file follow, then run `socialpub encryption rotate` without --new-key"
                 )
-            kid = _next_key_id(ring)
-            ring = KeyRing({**ring.keys, kid: KeyRing.generate(kid).keys[kid]}, kid)
+            ring = ring.with_new_key()
             await write_keyring(client, ring.to_json(), resource_version=version)
-            print(f"added key {kid} and made it active", file=sys.stderr)
+            print(f"added key {ring.active} and made it active", file=sys.stderr)
         rotated = total = 0
         for tenant in await list_tenants(client):
             for account in await live_accounts(client, tenant.live_namespace):
@@ -411,6 +423,7 @@ async def encryption_rotate(args: argparse.Namespace) -> None:
                 if legacy:
                     await _reactivate_if_waiting(client, account)
     print(f"re-encrypted {rotated} of {total} token(s) under key {ring.active}")
+    _say_source(ring, source)
 
 
 async def _reactivate_if_waiting(client: KubeClient, account: dict[str, Any]) -> None:

@@ -19,6 +19,11 @@ Where the key ring comes from (:func:`keyring_source`), first match wins:
    The production setup: the key ring then is not in the etcd that holds the ciphertexts.
 2. ``SOCIALPUB_ENCRYPTION_KEY``: the JSON itself in the environment; fixed for the process.
 3. otherwise the Secret ``socialpub-system/socialpub-encryption`` (the development default).
+
+Key ids are unique (``k-<UTC date>-<8 random hex>``, :func:`new_key_id`), never ``k1``, ``k2``:
+two key rings made apart (the dev Secret, a production file) then never share an id, so a token
+sealed with the wrong ring is refused at once as "sealed with unknown key" instead of looking
+decryptable by its id and failing later on its tag. Older rings keep their ids.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import base64
 import binascii
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -46,6 +53,7 @@ __all__ = [
     "key_id",
     "keyring_source",
     "legacy_associated_data",
+    "new_key_id",
 ]
 
 _VERSION = "v2"
@@ -60,6 +68,13 @@ class DecryptionError(ValueError):
 
 class KeyRingError(ValueError):
     """The configured key ring cannot be read or is not a valid key ring."""
+
+
+def new_key_id(now: datetime | None = None) -> str:
+    """A fresh key id, ``k-<UTC date>-<8 hex>`` (e.g. ``k-20261202-3f9a0c1e``): the date says
+    how old a key is at a glance, the 32 random bits make ids of separately made rings differ."""
+    day = (now or datetime.now(UTC)).strftime("%Y%m%d")
+    return f"k-{day}-{secrets.token_hex(4)}"
 
 
 def associated_data(*, namespace: str, uid: str, mode: str, field: str = "access_token") -> bytes:
@@ -101,8 +116,17 @@ class KeyRing:
                 raise ValueError(f"invalid key id {kid!r}")
 
     @classmethod
-    def generate(cls, key_id: str = "k1") -> KeyRing:
-        return cls({key_id: AESGCM.generate_key(bit_length=256)}, key_id)
+    def generate(cls, key_id: str | None = None) -> KeyRing:
+        """A ring of one new key, active; its id is :func:`new_key_id` unless given."""
+        kid = key_id or new_key_id()
+        return cls({kid: AESGCM.generate_key(bit_length=256)}, kid)
+
+    def with_new_key(self) -> KeyRing:
+        """This ring plus a new key (a fresh id), made active; the old keys still decrypt."""
+        kid = new_key_id()
+        while kid in self.keys:  # 32 random bits: a repeat is astronomically unlikely, still
+            kid = new_key_id()
+        return KeyRing({**self.keys, kid: AESGCM.generate_key(bit_length=256)}, kid)
 
     @classmethod
     def from_json(cls, text: str) -> KeyRing:

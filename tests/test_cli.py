@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from socialpub.cli import main
+from socialpub.crypto import KeyRing
 from socialpub.kube.client import KubeClient
 from socialpub.kube.keys import KEYS_NAMESPACE, ApiKeyRecord, find_key
 from socialpub.kube.keys import create_key as kube_create_key
@@ -41,7 +42,7 @@ from socialpub.kube.resources import (
     SYSTEM_NAMESPACE,
     TENANTS,
 )
-from socialpub.kube.tenants import Tenant, ensure_tenant
+from socialpub.kube.tenants import LABEL_TENANT_UID, Tenant, ensure_tenant
 from socialpub.models.keys import Mode, Scope, checksum_ok, hash_key, key_id
 from tests.kube_harness import KubeHarness
 
@@ -154,8 +155,13 @@ class TestTenants:
         }
         live = in_cluster(shared_kube, lambda c: c.get(NAMESPACES, "acme-live"))
         sandbox = in_cluster(shared_kube, lambda c: c.get(NAMESPACES, "acme-sandbox"))
-        assert live["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: "live"}
-        assert sandbox["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: "test"}
+        uid = obj["metadata"]["uid"]  # the stamp: whose namespaces these are (issue 9 review, 3)
+        assert live["metadata"]["labels"] == {LABEL_TENANT: "acme", LABEL_MODE: "live", LABEL_TENANT_UID: uid}
+        assert sandbox["metadata"]["labels"] == {
+            LABEL_TENANT: "acme",
+            LABEL_MODE: "test",
+            LABEL_TENANT_UID: uid,
+        }
 
         table, as_json = socialpub_all(cfg, ("tenants", "list"), ("tenants", "list", "-o", "json"))
         assert ok(table).splitlines()[0].split() == [
@@ -188,6 +194,7 @@ class TestTenants:
         out = socialpub(shared_kube.kubeconfig, "tenants", "delete", "leaving")
         assert "revoked 1 key" in ok(out)
         assert "kept namespaces leaving-live and leaving-sandbox" in out.stderr
+        assert "--adopt-namespaces" in out.stderr
         record = in_cluster(shared_kube, lambda c: find_key(c, key))
         assert isinstance(record, ApiKeyRecord)
         assert record.revoked_at
@@ -196,6 +203,29 @@ class TestTenants:
         tenants = in_cluster(shared_kube, lambda c: c.list(TENANTS))[0]
         assert "leaving" not in [t["metadata"]["name"] for t in tenants]
         failed(in_process(shared_kube.kubeconfig, "tenants", "delete", "leaving"), 1, "no tenant 'leaving'")
+
+    def test_a_tenant_made_again_adopts_the_old_namespaces_only_when_asked(
+        self, shared_kube: KubeHarness
+    ) -> None:
+        cfg = shared_kube.kubeconfig
+        ok(socialpub(cfg, "tenants", "create", "phoenix"))
+        ok(socialpub(cfg, "accounts", "add-sandbox", "--tenant", "phoenix", "--platform", "linkedin",
+                     "--display-name", "Old"))  # fmt: skip
+        ok(socialpub(cfg, "tenants", "delete", "phoenix"))
+        refused = failed(in_process(cfg, "tenants", "create", "phoenix"), 1, "--adopt-namespaces")
+        assert "phoenix-sandbox" in refused
+        assert "1 account(s)" in refused
+        assert "phoenix" not in [
+            t["metadata"]["name"] for t in in_cluster(shared_kube, lambda c: c.list(TENANTS))[0]
+        ]
+        adopted = in_process(cfg, "tenants", "create", "phoenix", "--adopt-namespaces")
+        assert "tenant phoenix" in ok(adopted)
+        assert "warning: adopted phoenix-sandbox" in adopted.stderr
+        assert "1 account(s)" in adopted.stderr
+        uid = in_cluster(shared_kube, lambda c: c.get(TENANTS, "phoenix"))["metadata"]["uid"]
+        for namespace in ("phoenix-live", "phoenix-sandbox"):
+            ns = in_cluster(shared_kube, lambda c, namespace=namespace: c.get(NAMESPACES, namespace))
+            assert ns["metadata"]["labels"][LABEL_TENANT_UID] == uid
 
     def test_delete_with_its_namespaces(self, shared_kube: KubeHarness) -> None:
         tenant(shared_kube, "erased")
@@ -485,3 +515,41 @@ def test_api_command_serves_the_api(shared_kube: KubeHarness, tmp_path: Path) ->
         proc.terminate()
         proc.wait(15)
         log.close()
+
+
+class TestKeyRingSource:
+    """Issue 9 review, item 4: the CLI takes the key ring from where *its* machine is configured,
+    so an admin who forgot ``SOCIALPUB_ENCRYPTION_KEYRING_FILE`` sealed with the dev Secret; both
+    rings named their first key ``k1``, so such a token looked decryptable by its key id and
+    failed later. Key ids are now unique, and the CLI says which ring sealed."""
+
+    def test_accounts_add_says_which_ring_sealed_and_rings_never_share_an_id(
+        self, shared_kube: KubeHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cfg = shared_kube.kubeconfig
+        monkeypatch.delenv("SOCIALPUB_ENCRYPTION_KEY", raising=False)
+        monkeypatch.delenv("SOCIALPUB_ENCRYPTION_KEYRING_FILE", raising=False)
+        tenant(shared_kube, "sealer")
+        token = tmp_path / "token"
+        token.write_text("tok\n")
+        add = ("accounts", "add", "--tenant", "sealer", "--platform", "linkedin", "--display-name", "S",
+               "--token-file", str(token))  # fmt: skip
+        ok(in_process(cfg, "encryption", "init"))
+        from_secret = in_process(cfg, *add, "--external-id", "1")
+        ok(from_secret)
+        assert "from the Secret socialpub-system/socialpub-encryption" in from_secret.stderr
+        assert "development default" in from_secret.stderr
+
+        made = in_process(cfg, "encryption", "add-key")
+        file_ring = KeyRing.from_json(ok(made))
+        keyring_file = tmp_path / "ring.json"
+        keyring_file.write_text(file_ring.to_json())
+        monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEYRING_FILE", str(keyring_file))
+        from_file = in_process(cfg, *add, "--external-id", "2")
+        ok(from_file)
+        assert f"sealed with key {file_ring.active} from the file {keyring_file}" in from_file.stderr
+        assert "development default" not in from_file.stderr
+        secret_key = from_secret.stderr.split("sealed with key ")[1].split()[0]
+        assert secret_key.startswith("k-")
+        assert file_ring.active.startswith("k-")
+        assert secret_key != file_ring.active

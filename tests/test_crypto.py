@@ -4,6 +4,8 @@ tamper detection, and the key ring's sources (file, environment)."""
 from __future__ import annotations
 
 import os
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from socialpub.crypto import (
     is_legacy,
     keyring_source,
     legacy_associated_data,
+    new_key_id,
 )
 
 ACME = associated_data(namespace="acme-live", uid="4f1c-uid-1", mode="live")
@@ -151,3 +154,29 @@ def test_the_source_is_the_file_then_the_environment_then_the_secret(tmp_path: P
     assert keyring_source({}).kind == "secret"
     with pytest.raises(KeyRingError):
         keyring_source({"SOCIALPUB_ENCRYPTION_KEY": '{"active": "k1"}'})
+
+
+def test_generated_key_ids_are_unique_so_another_ring_refuses_by_id() -> None:
+    """Issue 9 review, item 4: the dev Secret's ring and a ring made for a file both named their
+    first key ``k1``, so a token sealed with the wrong one looked decryptable by its key id and
+    failed only on its tag. Ids are now ``k-<date>-<8 hex>``: the wrong ring says at once that
+    it does not have the key."""
+    ids = {KeyRing.generate().active for _ in range(200)}
+    assert len(ids) == 200
+    assert all(re.fullmatch(r"k-\d{8}-[0-9a-f]{8}", kid) for kid in ids)
+    dev, production = KeyRing.generate(), KeyRing.generate()
+    token = dev.encrypt(b"t", ACME)
+    with pytest.raises(DecryptionError, match="unknown key"):
+        production.decrypt(token, ACME)
+
+
+def test_a_new_key_gets_a_fresh_id_and_keeps_the_old_ones() -> None:
+    ring = KeyRing({"k1": os.urandom(32)}, "k1")
+    grown = ring.with_new_key()
+    assert grown.active != "k1"
+    assert re.fullmatch(r"k-\d{8}-[0-9a-f]{8}", grown.active)
+    assert sorted(grown.keys) == sorted(["k1", grown.active])
+    assert grown.keys["k1"] == ring.keys["k1"]
+    old = ring.encrypt(b"t", ACME)
+    assert grown.decrypt(old, ACME) == b"t"
+    assert new_key_id(datetime(2030, 1, 2, tzinfo=UTC)).startswith("k-20300102-")

@@ -126,7 +126,10 @@ def test_add_rotate_and_reconnect(
     kube.call(ensure_tenant(client, "acme"))
     code, out, _ = run(capsys, kube, "encryption", "init")
     assert code == 0
-    assert "k1" in out
+    text, _ = kube.call(read_keyring(client))
+    k1 = KeyRing.from_json(text).active
+    assert k1.startswith("k-")
+    assert k1 in out
     assert run(capsys, kube, "encryption", "init")[0] == 0  # idempotent
 
     first = add_account(capsys, kube, tmp_path, "token-one")
@@ -136,7 +139,7 @@ def test_add_rotate_and_reconnect(
     assert obj["status"]["state"] == "active"
     assert obj["status"]["lifecycleEvents"][0]["type"] == "social.account_connected"
     sealed = kube.call(read_token(client, obj))
-    assert sealed.startswith("v2:k1:")
+    assert sealed.startswith(f"v2:{k1}:")
     assert token_of(kube, client, obj) == "token-one"
     code, out, _ = run(capsys, kube, "accounts", "list", "--tenant", "acme", "-o", "json")
     assert code == 0
@@ -147,13 +150,15 @@ def test_add_rotate_and_reconnect(
     assert token_of(kube, client, obj, running) == "token-one"
     code, out, err = run(capsys, kube, "encryption", "rotate", "--new-key")
     assert code == 0, err
-    assert "re-encrypted 2 of 2 token(s) under key k2" in out
     text, _ = kube.call(read_keyring(client))
     ring = KeyRing.from_json(text)
-    assert (ring.active, sorted(ring.keys)) == ("k2", ["k1", "k2"])
+    k2 = ring.active
+    assert f"re-encrypted 2 of 2 token(s) under key {k2}" in out
+    assert k2 != k1
+    assert sorted(ring.keys) == sorted([k1, k2])
     for account_id, token in ((first, "token-one"), (second, "token-two")):
         obj = account(kube, client, account_id)
-        assert kube.call(read_token(client, obj)).startswith("v2:k2:")
+        assert kube.call(read_token(client, obj)).startswith(f"v2:{k2}:")
         assert token_of(kube, client, obj) == token
     assert token_of(kube, client, account(kube, client, first), running) == "token-one"
     kube.call(running.aclose())
@@ -406,18 +411,20 @@ def test_the_key_ring_from_a_file_seals_decrypts_rotates_and_follows_the_file(
     code, out, _ = run(capsys, kube, "encryption", "add-key", "--from", str(keyring_file))
     assert code == 0
     second = KeyRing.from_json(out)
-    assert (second.active, sorted(second.keys)) == ("k2", ["k1", "k2"])
+    k2 = second.active
+    assert k2.startswith("k-")
+    assert sorted(second.keys) == sorted(["k1", k2])
     keyring_file.write_text(out)
     code, out, err = run(capsys, kube, "encryption", "rotate")
     assert code == 0, err
-    assert "re-encrypted 1 of 1 token(s) under key k2" in out
+    assert f"re-encrypted 1 of 1 token(s) under key {k2}" in out
     assert token_of(kube, client, obj, running) == "token-one"
 
     # Dropping k1 from the file is seen at the next use; a token still under k1 stops decrypting.
     legacy_k1 = first.encrypt(b"token-two", binding(obj))
     kube.call(write_token(client, obj, legacy_k1))
     assert token_of(kube, client, obj, running) == "token-two"
-    keyring_file.write_text(KeyRing({"k2": second.keys["k2"]}, "k2").to_json())
+    keyring_file.write_text(KeyRing({k2: second.keys[k2]}, k2).to_json())
     with pytest.raises(TransientError) as caught:
         token_of(kube, client, obj, running)
     assert caught.value.code == "encryption_key_unknown"
