@@ -12,7 +12,18 @@ A fault matches the next request(s) by method and path (a regular expression) an
   answers until the client goes away;
 * ``trickle``: runs the handler (a create is stored), then sends its answer one byte at a time
   spread over ``delay`` seconds — every read gets a byte in time, so only a whole-exchange
-  deadline ends it.
+  deadline ends it;
+* ``commit_later``: closes the connection without an answer at once, and runs the handler (the
+  create lands) ``delay`` seconds *later* — or as soon as :meth:`FakeServer.release_later` is
+  called — then calls ``on_commit``. A platform that is still processing a create whose answer
+  was lost: a lookup made right after the failure cannot see it yet;
+* ``then``: answers normally, then calls ``on_commit`` (to act at an exact point of a sequence:
+  with ``release_later`` the held-back creates land after this request was answered and before
+  its answer is sent, so the very next request sees them).
+
+``listing_lag`` (seconds) hides what was created less than that long ago from the fakes'
+listings (LinkedIn's finder, a Page's posts, an account's media), as the real listings lag behind
+creates; reading the object itself, and duplicate detection, see it at once.
 
 With ``every=n`` the fault skips matching requests and applies to every n-th one (``times`` counts
 the requests it applied to): ``Fault(kind="commit_drop", every=2, times=30)`` drops the answer of
@@ -24,6 +35,7 @@ every second create, thirty times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import threading
@@ -90,7 +102,10 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.latency = 0.0
+        self.listing_lag = 0.0
+        """Seconds a created object stays out of the listings (0: listed at once)."""
         self.requests: list[Recorded] = []
+        self._later: list[tuple[asyncio.Task[None], asyncio.Event]] = []
         self._faults: list[tuple[str, re.Pattern[str], Fault]] = []
         self._lock = threading.RLock()
 
@@ -134,6 +149,35 @@ class FakeServer:
             self.requests.clear()
             self._faults.clear()
             self.latency = 0.0
+            self.listing_lag = 0.0
+            later, self._later = self._later, []
+        for task, _ in later:
+            self.loop.call_soon_threadsafe(task.cancel)
+
+    def listed(self, created: float) -> bool:
+        """Does an object created at ``created`` (unix seconds) show in listings yet?"""
+        return self.listing_lag <= 0 or created <= time.time() - self.listing_lag
+
+    def release_later(self) -> None:
+        """Let every pending ``commit_later`` create land now (from any thread; returns at once)."""
+        with self._lock:
+            events = [event for _, event in self._later]
+        for event in events:
+            if threading.current_thread() is self._thread:
+                event.set()  # from a fault's callback: released before that answer is sent
+            else:
+                self.loop.call_soon_threadsafe(event.set)
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until every pending ``commit_later`` create has landed (its ``delay`` passed or
+        :meth:`release_later` was called)."""
+        with self._lock:
+            tasks = [task for task, _ in self._later]
+
+        async def _wait() -> None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.call(_wait(), timeout)
 
     # Faults and records.
 
@@ -207,6 +251,21 @@ class FakeServer:
             return web.json_response({"message": "late"}, status=503)
         if fault.kind == "trickle":
             return await self._trickle(request, await handler(request), fault.delay)
+        if fault.kind == "then":
+            response = await handler(request)
+            if fault.on_commit is not None:
+                fault.on_commit()
+            with self._lock:
+                released = [task for task, event in self._later if event.is_set()]
+            await asyncio.gather(*released, return_exceptions=True)
+            return response
+        if fault.kind == "commit_later":
+            release = asyncio.Event()
+            later = self._commit_later(handler, request, fault, release)
+            task = asyncio.get_running_loop().create_task(later)
+            with self._lock:
+                self._later.append((task, release))
+            return self._drop(request)
         if fault.kind in ("commit_drop", "commit_hang"):
             response = await handler(request)
             if response.status >= 300:
@@ -222,6 +281,16 @@ class FakeServer:
                     await asyncio.sleep(0.05)
             return self._drop(request)
         raise AssertionError(f"unknown fault kind {fault.kind!r}")
+
+    @staticmethod
+    async def _commit_later(
+        handler: Handler, request: web.Request, fault: Fault, release: asyncio.Event
+    ) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), fault.delay)
+        response = await handler(request)
+        if response.status < 300 and fault.on_commit is not None:
+            fault.on_commit()
 
     @staticmethod
     async def _trickle(

@@ -167,7 +167,7 @@ class FakeFacebook(FakeGraph):
 
     def _list(self, request: web.Request, page: str) -> web.Response:
         with self._lock:
-            mine = [p for p in self.posts if p["page"] == page]
+            mine = [p for p in self.posts if p["page"] == page and self.listed(p["created_time"])]
         return page_of(
             request, mine, created=lambda p: p["created_time"], public=self._public, base_url=self.url
         )

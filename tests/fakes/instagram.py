@@ -253,7 +253,7 @@ class FakeInstagram(FakeGraph):
 
     def _list(self, request: web.Request, user: str) -> web.Response:
         with self._lock:
-            mine = [m for m in self.media if m["user"] == user]
+            mine = [m for m in self.media if m["user"] == user and self.listed(m["created"])]
         return page_of(request, mine, created=lambda m: m["created"], public=self._public, base_url=self.url)
 
     def seed(self, user: str, count: int, *, at: float | None = None, prefix: str = "Seeded") -> None:

@@ -293,7 +293,7 @@ class FakeLinkedIn(FakeServer):
             return self._bad("start must be >= 0 and count >= 1", status=400)
         key = SORT_KEYS[sort_by]
         with self._lock:
-            mine = [p for p in self.posts if p["author"] == author]
+            mine = [p for p in self.posts if p["author"] == author and self.listed(p["createdAt"] / 1000)]
         mine.sort(key=lambda p: (p[key], p["id"]), reverse=True)
         page = mine[start : start + count]
         elements = [{k: v for k, v in p.items() if k != "visible"} for p in page]

@@ -166,3 +166,30 @@ def test_status_faults_answer_their_body_once(fakes: Fakes) -> None:
     first = httpx.post(url, json=POST, headers=LI_HEADERS)
     assert (first.status_code, first.headers["Retry-After"]) == (429, "7")
     assert httpx.post(url, json=POST, headers=LI_HEADERS).status_code == 201
+
+
+def test_commit_later_drops_the_answer_and_lands_the_create_afterwards(fakes: Fakes) -> None:
+    fakes.linkedin.grant("t")
+    url = f"{fakes.linkedin.url}/rest/posts"
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_later", delay=60))
+    with pytest.raises(httpx.TransportError):
+        httpx.post(url, json=POST, headers=LI_HEADERS)
+    assert fakes.linkedin.posts == [], "nothing has landed when the answer is lost"
+    fakes.linkedin.release_later()
+    fakes.linkedin.settle()
+    [post] = fakes.linkedin.posts
+    assert post["commentary"] == "hello"
+
+
+def test_listing_lag_hides_new_posts_from_listings_only(fakes: Fakes) -> None:
+    fakes.linkedin.grant("t")
+    fakes.linkedin.listing_lag = 3600
+    url = f"{fakes.linkedin.url}/rest/posts"
+    urn = httpx.post(url, json=POST, headers=LI_HEADERS).headers["x-restli-id"]
+    listed = httpx.get(url, params={"q": "author", "author": POST["author"]}, headers=LI_HEADERS).json()
+    assert listed["elements"] == []
+    assert httpx.get(f"{url}/{urn}", headers=LI_HEADERS).status_code == 200
+    assert httpx.post(url, json=POST, headers=LI_HEADERS).status_code == 422, "duplicates are seen at once"
+    fakes.linkedin.listing_lag = 0
+    listed = httpx.get(url, params={"q": "author", "author": POST["author"]}, headers=LI_HEADERS).json()
+    assert [e["id"] for e in listed["elements"]] == [urn]

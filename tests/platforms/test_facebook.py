@@ -297,3 +297,104 @@ async def test_a_next_link_to_another_host_is_not_followed(fakes: Fakes, adapter
     with pytest.raises(TransientError) as caught:
         await adapters.facebook.find_published(req)
     assert caught.value.code == "facebook_bad_paging"
+
+
+# A create the platform may still act on (issue 9 review): ambiguous, and never dead-lettered
+# while an earlier attempt's outcome is unknown.
+
+
+@pytest.mark.parametrize("fault", [
+    Fault(kind="commit_later", delay=60),
+    Fault(kind="commit_drop"),
+    Fault(status=500, body=graph_error_body(2, "Service temporarily unavailable", transient=True)),
+    Fault(status=200, body={}),
+], ids=["commit-later", "commit-drop", "500", "200-without-id"])  # fmt: skip
+async def test_a_create_that_may_have_been_acted_on_is_ambiguous(
+    fakes: Fakes, adapters: PlatformAdapters, fault: Fault
+) -> None:
+    """The operator must not look it up (or re-send) before Facebook could have committed it."""
+    fakes.facebook.inject("POST", "/feed$", Fault(**vars(fault)))
+    req, saved = fb(fakes, "Maybe posted")
+    with pytest.raises(TransientError) as caught:
+        await adapters.facebook.publish(req)
+    assert caught.value.ambiguous is True
+    assert "unconfirmedSince" in saved.state
+
+    fakes.facebook.release_later()
+    fakes.facebook.settle()  # what waiting out the claim's lease gives: the create has landed
+    published = await adapters.facebook.publish(again(req, saved))
+    assert [p["id"] for p in fakes.facebook.posts] == [published.external_id], "published once"
+
+
+async def test_a_photo_answered_without_any_id_is_unconfirmed_never_page_none(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.facebook.inject("POST", "/photos$", Fault(status=200, body={"success": True}))
+    req, saved = fb(fakes, "A photo, no id", media=[(fakes.media.jpeg(), "")])
+    with pytest.raises(TransientError) as caught:
+        await adapters.facebook.publish(req)
+    assert (caught.value.code, caught.value.ambiguous) == ("facebook_no_id", True)
+    assert "unconfirmedSince" in saved.state
+    published = await adapters.facebook.publish(again(req, saved))
+    assert "None" not in published.external_id
+    assert [p["id"] for p in fakes.facebook.posts] == [published.external_id]
+
+
+async def test_refusals_and_connections_never_made_are_not_ambiguous(fakes: Fakes) -> None:
+    refused = PlatformAdapters(fakes.settings(facebook_base_url="http://127.0.0.1:9/v25.0"))
+    try:
+        req, saved = fb(fakes, "Nothing was created")
+        with pytest.raises(TransientError) as caught:
+            await refused.facebook.publish(req)
+        assert (caught.value.code, caught.value.ambiguous) == ("facebook_connection_error", False)
+        assert saved.state == {}
+    finally:
+        await refused.aclose()
+
+
+@pytest.mark.parametrize("code", [100, 4])
+async def test_refused_creates_are_not_ambiguous(fakes: Fakes, adapters: PlatformAdapters, code: int) -> None:
+    fakes.facebook.inject("POST", "/feed$", Fault(status=400, body=graph_error_body(code, "no")))
+    req, saved = fb(fakes, "Refused")
+    with pytest.raises((TransientError, PermanentError)) as caught:
+        await adapters.facebook.publish(req)
+    assert getattr(caught.value, "ambiguous", False) is False
+    assert saved.state == {}
+
+
+async def test_a_lookup_refused_for_good_after_an_unknown_outcome_is_unknown_not_dead(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
+    req, saved = fb(fakes, "Landed, then the listing was refused")
+    with pytest.raises(TransientError):
+        await adapters.facebook.publish(req)
+    refusal = Fault(status=400, body=graph_error_body(100, "(#100) Invalid parameter"), times=2)
+    fakes.facebook.inject("GET", f"/{PAGE}/posts$", refusal)
+
+    with pytest.raises(OutcomeUnknown):
+        await adapters.facebook.publish(again(req, saved))
+    with pytest.raises(OutcomeUnknown) as resolved:
+        await adapters.facebook.find_published(again(req, saved))
+    assert resolved.value.code == "facebook_invalid_request_after_unknown_outcome"
+    assert len(fakes.facebook.posts) == 1
+    assert len(fakes.facebook.seen("POST", "/feed$")) == 1, "never re-sent"
+
+
+async def test_a_duplicate_refusal_of_an_unlisted_late_commit_is_unknown_not_dead(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """The lost create landed seconds later, and the Page's listing lags behind it: the re-send is
+    refused as a duplicate (506) of a post nobody can see yet. Not dead: a person decides."""
+    fakes.facebook.listing_lag = 3600
+    fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_later", delay=60))
+    req, saved = fb(fakes, "Listed late")
+    with pytest.raises(TransientError):
+        await adapters.facebook.publish(req)
+    fakes.facebook.release_later()
+    fakes.facebook.settle()
+
+    with pytest.raises(OutcomeUnknown) as caught:
+        await adapters.facebook.publish(again(req, saved))
+    assert caught.value.code == "facebook_duplicate_unconfirmed"
+    assert len(fakes.facebook.posts) == 1

@@ -347,3 +347,114 @@ def test_the_api_and_the_adapter_share_the_caption_rules() -> None:
         "instagram allows at most 30 hashtags; this text has 31"
     ]
     assert length_problems(Platform.FACEBOOK, glued) == []
+
+
+# media_publish the platform may still act on, and a published container whose media is not
+# listed (issue 9 review): never dead while live, never published twice.
+
+
+@pytest.mark.parametrize("fault", [
+    Fault(kind="commit_later", delay=60),
+    Fault(kind="commit_drop"),
+    Fault(status=500, body=graph_error_body(1, "An unknown error occurred", transient=True)),
+], ids=["commit-later", "commit-drop", "500"])  # fmt: skip
+async def test_a_media_publish_that_may_have_been_acted_on_is_ambiguous(
+    fakes: Fakes, adapters: PlatformAdapters, fault: Fault
+) -> None:
+    fakes.instagram.inject("POST", "/media_publish$", Fault(**vars(fault)))
+    req, saved = ig(fakes, "Maybe published")
+    with pytest.raises(TransientError) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.ambiguous is True
+    fakes.instagram.release_later()
+    fakes.instagram.settle()  # what waiting out the claim's lease gives: the publish has landed
+    published = await resolve(adapters.instagram, req, saved)
+    assert [m["id"] for m in fakes.instagram.media] == [published.external_id], "published once"
+
+
+async def test_a_quota_refusal_of_media_publish_is_not_ambiguous(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    body = graph_error_body(9, "The account has reached its daily publishing limit", subcode=2207042)
+    fakes.instagram.inject("POST", "/media_publish$", Fault(status=400, body=body))
+    req, _ = ig(fakes, "Over the quota")
+    with pytest.raises(Deferred) as caught:
+        await adapters.instagram.publish(req)
+    assert caught.value.ambiguous is False
+
+
+async def test_a_publish_still_processing_when_the_retry_reads_the_container_is_not_dead(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """The retry reads the saved container FINISHED (the lost media_publish is still being
+    processed), and PUBLISHED on its next read: the post is live, so it is found, not dead-lettered
+    and not published again."""
+    fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_later", delay=60))
+    req, saved = ig(fakes, "Published while we looked")
+    with pytest.raises(TransientError):
+        await adapters.instagram.publish(req)
+    container = saved.state["containerId"]
+    assert fakes.instagram.media == []
+    # The first status read answers FINISHED; the held-back publish lands right after it.
+    fakes.instagram.inject(
+        "GET", f"/{container}$", Fault(kind="then", on_commit=fakes.instagram.release_later)
+    )
+
+    published = await adapters.instagram.publish(again(req, saved))
+
+    [media] = fakes.instagram.media
+    assert published.external_id == media["id"]
+    assert len(fakes.instagram.seen("POST", "/media_publish$")) == 1, "never published twice"
+
+
+async def test_a_published_container_not_listed_yet_defers_then_is_unknown_never_dead(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings(instagram_unlisted_wait_seconds=600))
+    try:
+        fakes.instagram.listing_lag = 3600  # published, but the media list does not show it
+        fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+        req, saved = ig(fakes, "Live, not listed")
+        with pytest.raises(TransientError):
+            await registry.instagram.publish(req)
+
+        for _ in range(6):  # more than the five attempts that would dead-letter it
+            with pytest.raises(Deferred) as retried:
+                await registry.instagram.publish(again(req, saved))
+            assert retried.value.code == "instagram_published_unlisted"
+            assert 0 < (retried.value.retry_after or 0) <= 30
+        with pytest.raises(Deferred):
+            await registry.instagram.find_published(again(req, saved))
+        assert "publishedUnlistedSince" in saved.state
+
+        # The wait is bounded: past it, the post is live with an id nobody can learn.
+        saved.state["publishedUnlistedSince"] = "2000-01-01T00:00:00Z"
+        with pytest.raises(OutcomeUnknown) as caught:
+            await registry.instagram.publish(again(req, saved))
+        assert caught.value.code == "instagram_published_unlisted"
+        with pytest.raises(OutcomeUnknown):
+            await registry.instagram.find_published(again(req, saved))
+        assert len(fakes.instagram.seen("POST", "/media_publish$")) == 1, "never published again"
+
+        fakes.instagram.listing_lag = 0  # once listed, it is found with its id
+        published = await registry.instagram.publish(again(req, saved))
+        assert published.external_id == fakes.instagram.media[0]["id"]
+    finally:
+        await registry.aclose()
+
+
+@pytest.mark.parametrize("read", ["container", "media"])
+async def test_a_lookup_refused_for_good_after_a_publish_is_unknown_not_dead(
+    fakes: Fakes, adapters: PlatformAdapters, read: str
+) -> None:
+    fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+    req, saved = ig(fakes, "Published, then the lookup was refused")
+    with pytest.raises(TransientError):
+        await adapters.instagram.publish(req)
+    path = f"/{saved.state['containerId']}$" if read == "container" else f"/{USER}/media$"
+    refusal = Fault(status=400, body=graph_error_body(100, "(#100) Invalid parameter"), times=2)
+    fakes.instagram.inject("GET", path, refusal)
+
+    with pytest.raises(OutcomeUnknown):
+        await adapters.instagram.publish(again(req, saved))
+    with pytest.raises(OutcomeUnknown):
+        await adapters.instagram.find_published(again(req, saved))
+    assert len(fakes.instagram.seen("POST", "/media_publish$")) == 1

@@ -493,3 +493,151 @@ async def test_an_answer_that_trickles_in_is_cut_at_the_request_deadline(fakes: 
         assert time.monotonic() - started < settings.request_deadline_seconds + 1.0
     finally:
         await registry.aclose()
+
+
+# A create the platform may still act on (issue 9 review): ambiguous, and never dead-lettered
+# while an earlier attempt's outcome is unknown.
+
+DUPLICATE_NAMING_NOTHING = {
+    "errorDetailType": "com.linkedin.common.error.BadRequest",
+    "message": "Duplicate post is detected",
+    "errorDetails": {
+        "inputErrors": [{"description": "Duplicate post is detected", "input": {}, "code": "DUPLICATE_POST"}]
+    },
+    "status": 422,
+}
+
+
+@pytest.mark.parametrize("fault", [
+    Fault(kind="commit_later", delay=60),
+    Fault(kind="commit_drop"),
+    Fault(status=503, body={"message": "down", "status": 503}),
+    Fault(status=201, body=None),
+], ids=["commit-later", "commit-drop", "503", "201-without-urn"])  # fmt: skip
+async def test_a_create_that_may_have_been_acted_on_is_ambiguous(
+    fakes: Fakes, adapters: PlatformAdapters, fault: Fault
+) -> None:
+    """The operator must not look it up (or re-send) before the platform could have committed it:
+    LinkedIn may commit a create seconds after the answer was lost."""
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(**vars(fault)))
+    req, saved = li(fakes, "Maybe landed")
+    with pytest.raises(TransientError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.ambiguous is True
+    assert "unconfirmedSince" in saved.state
+
+    fakes.linkedin.release_later()
+    fakes.linkedin.settle()  # what waiting out the claim's lease gives: the create has landed
+    published = await adapters.linkedin.publish(again(req, saved))
+    assert [p["id"] for p in fakes.linkedin.posts] == [published.external_id], "published once"
+
+
+async def test_a_looked_up_too_early_delayed_commit_is_what_ambiguous_prevents(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """Why the operator must wait: looked up right after the lost answer, the delayed create is not
+    there yet, and a re-send posts twice where LinkedIn accepts duplicates."""
+    fakes.linkedin.refuse_duplicates = False
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_later", delay=60))
+    req, saved = li(fakes, "Landed late")
+    with pytest.raises(TransientError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.ambiguous
+    await adapters.linkedin.publish(again(req, saved))  # what a retry without the wait does
+    fakes.linkedin.release_later()
+    fakes.linkedin.settle()
+    assert len(fakes.linkedin.posts) == 2
+
+
+async def test_refusals_and_connections_never_made_are_not_ambiguous(fakes: Fakes) -> None:
+    registry = PlatformAdapters(fakes.settings())
+    refused = LinkedInAdapter(
+        fakes.settings(linkedin_base_url="http://127.0.0.1:9"), MediaFetcher(fakes.settings())
+    )
+    try:
+        req, saved = li(fakes, "Nothing was created")
+        with pytest.raises(TransientError) as caught:
+            await refused.publish(req)
+        assert (caught.value.code, caught.value.ambiguous) == ("linkedin_connection_error", False)
+        body = {"serviceErrorCode": 101, "message": "throttled", "status": 429}
+        fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=429, body=body))
+        with pytest.raises(TransientError) as caught:
+            await registry.linkedin.publish(req)
+        assert (caught.value.code, caught.value.ambiguous) == ("linkedin_throttled", False)
+        assert saved.state == {}
+    finally:
+        await refused.aclose()
+        await registry.aclose()
+
+
+@pytest.mark.parametrize("status", [426, 400, 404])
+async def test_a_lookup_refused_for_good_after_an_unknown_outcome_is_unknown_not_dead(
+    fakes: Fakes, adapters: PlatformAdapters, status: int
+) -> None:
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = li(fakes, "Landed, then the listing was refused")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    refusal = Fault(status=status, body={"status": status, "message": "refused"}, times=2)
+    fakes.linkedin.inject("GET", "^/rest/posts$", refusal)
+
+    with pytest.raises(OutcomeUnknown) as retried:
+        await adapters.linkedin.publish(again(req, saved))
+    with pytest.raises(OutcomeUnknown) as resolved:
+        await adapters.linkedin.find_published(again(req, saved))
+    assert f"answered {status}" in retried.value.message
+    assert resolved.value.code.endswith("_after_unknown_outcome")
+    assert len(fakes.linkedin.posts) == 1
+    assert len(fakes.linkedin.seen("POST", "^/rest/posts$")) == 1, "never re-sent"
+
+
+async def test_a_duplicate_naming_no_post_after_an_unknown_outcome_is_unknown_not_dead(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """The lost create landed late; the listing lags behind it, and the re-send's DUPLICATE_POST
+    names no post: it cannot be confirmed or ruled out, so a person decides."""
+    fakes.linkedin.listing_lag = 3600
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_later", delay=60))
+    req, saved = li(fakes, "Duplicate of ourselves")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    fakes.linkedin.release_later()
+    fakes.linkedin.settle()
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=422, body=DUPLICATE_NAMING_NOTHING))
+
+    with pytest.raises(OutcomeUnknown) as caught:
+        await adapters.linkedin.publish(again(req, saved))
+    assert caught.value.code == "linkedin_duplicate_unconfirmed"
+    assert len(fakes.linkedin.posts) == 1
+
+
+async def test_a_duplicate_naming_no_post_on_a_first_attempt_is_still_permanent(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=422, body=DUPLICATE_NAMING_NOTHING))
+    req, _ = li(fakes, "Said elsewhere before")
+    with pytest.raises(PermanentError) as caught:
+        await adapters.linkedin.publish(req)
+    assert caught.value.code == "linkedin_duplicate_post"
+
+
+async def test_member_connection_never_made_clears_the_sent_marker(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """Nothing left on a refused connection: a later attempt interrupted before its own create is
+    "not sent" (re-sent once), not ``unknown``."""
+    settings = fakes.settings(linkedin_base_url="http://127.0.0.1:9")
+    media = MediaFetcher(settings)
+    refused = LinkedInAdapter(settings, media)
+    try:
+        req, saved = member(fakes, "Never left the machine")
+        with pytest.raises(TransientError) as caught:
+            await refused.publish(req)
+        assert caught.value.ambiguous is False
+        assert saved.state == {}
+    finally:
+        await refused.aclose()
+        await media.aclose()
+    published = await resolve(adapters.linkedin, again(req, saved), saved)
+    [post] = fakes.linkedin.posts
+    assert published.external_id == post["id"]
