@@ -338,12 +338,23 @@ class PostUpdate(BaseModel):
 
 
 class PublishRequest(BaseModel):
-    """`{}` (or no body) publishes now; `scheduled_for` schedules for a future time."""
+    """`{}` (or no body) publishes now; `scheduled_for` schedules for a future time.
+
+    `expected_updated_at` makes publishing conditional on the post being what you read: if it
+    changed since (another key edited the draft), the answer is 409 `stale_object` and nothing
+    is published or scheduled.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra=_omittable(
-            "scheduled_for", examples=[{}, {"scheduled_for": "2030-06-01T09:30:00+02:00"}]
+            "scheduled_for",
+            "expected_updated_at",
+            examples=[
+                {},
+                {"scheduled_for": "2030-06-01T09:30:00+02:00"},
+                {"expected_updated_at": "2025-06-01T09:30:00.123456Z"},
+            ],
         ),
     )
 
@@ -355,12 +366,20 @@ class PublishRequest(BaseModel):
         ),
         examples=["2030-06-01T09:30:00+02:00"],
     )
+    expected_updated_at: UtcInput | None = Field(
+        default=None,
+        description=(
+            "The post's updated_at as you last read it (RFC 3339 with an offset; compared exactly). "
+            "Publish only if the post has not changed since: what you reviewed is what goes out."
+        ),
+        examples=["2025-06-01T09:30:00.123456Z"],
+    )
 
-    @field_validator("scheduled_for", mode="before")
+    @field_validator("scheduled_for", "expected_updated_at", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
-            raise ValueError("null is not accepted; omit scheduled_for to publish now")
+            raise ValueError("null is not accepted; omit the field (scheduled_for: to publish now)")
         return value
 
 

@@ -149,6 +149,11 @@ async def publish_post(
     (status `scheduled`). Publishing a scheduled post again reschedules it (or publishes it now).
     A post already publishing or done answers 409 `post_already_published`. Publishing happens
     in the background: follow it with `GET /posts/{id}` and `GET /posts/{id}/targets`.
+
+    Send `expected_updated_at` (the `updated_at` of the post you reviewed) to publish only that
+    version: a key that may only manage can still edit a draft, and without it an edit made
+    just before would go out. If the post changed meanwhile the answer is 409 `stale_object`
+    and nothing is published.
     """
     payload = request or PublishRequest()
 

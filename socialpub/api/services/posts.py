@@ -234,17 +234,7 @@ async def update(runtime: Runtime, principal: Principal, post_id: int, changes: 
                 details={"status": status.value},
             )
         _check_may_edit(principal, post_id, status)
-        current = updated_at(obj)
-        if changes.expected_updated_at is not None and changes.expected_updated_at != current:
-            raise Conflict(
-                f"post {post_id} was changed since you read it; read it again and retry",
-                code="stale_object",
-                details={
-                    "field": "expected_updated_at",
-                    "expected_updated_at": format_time(changes.expected_updated_at),
-                    "updated_at": format_time(current),
-                },
-            )
+        _check_unchanged(post_id, obj, changes.expected_updated_at)
         if not changes.changes_content:
             return post_from_object(obj, now)
         spec = obj.get("spec") or {}
@@ -273,6 +263,26 @@ async def update(runtime: Runtime, principal: Principal, post_id: int, changes: 
         await _ensure_targets(runtime, patched, previous=obj)
         return post_from_object(patched, now)
     raise _busy(post_id)
+
+
+def _check_unchanged(post_id: int, obj: Mapping[str, Any], expected: datetime | None) -> None:
+    """409 ``stale_object`` if the caller said which version it read and ``obj`` is another.
+
+    Checked on the very object whose ``resourceVersion`` the write is conditional on, so a
+    change landing after this check makes the write fail, and the check runs again on the
+    fresh object (where it then refuses).
+    """
+    current = updated_at(obj)
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"post {post_id} was changed since you read it; read it again and retry",
+            code="stale_object",
+            details={
+                "field": "expected_updated_at",
+                "expected_updated_at": format_time(expected),
+                "updated_at": format_time(current),
+            },
+        )
 
 
 def _check_may_edit(principal: Principal, post_id: int, status: PostStatus) -> None:
@@ -315,6 +325,7 @@ async def publish(runtime: Runtime, principal: Principal, post_id: int, request:
                 code="post_already_published",
                 details={"status": status.value},
             )
+        _check_unchanged(post_id, obj, request.expected_updated_at)
         when = request.scheduled_for
         spec_patch = {"draft": False, "scheduledFor": format_time(when) if when is not None else None}
         try:
