@@ -19,6 +19,7 @@ __all__ = [
     "TARGET_STATES",
     "TargetPlan",
     "backoff_delay",
+    "call_budget",
     "claim_until",
     "event_id",
     "failure_status",
@@ -26,6 +27,7 @@ __all__ = [
     "parse_time",
     "plan_target",
     "post_phase",
+    "resolve_delay",
     "set_condition",
     "target_counts",
     "with_event",
@@ -78,11 +80,15 @@ def failure_status(
     base: float,
     rng: random.Random,
     retry_after: float | None = None,
+    not_before: float | None = None,
 ) -> dict[str, Any]:
     """The target status after a failed attempt: ``failed`` with a next attempt, or ``dead``.
 
     Only a ``transient`` error is retried: ``permanent`` (the content is refused) and ``reconnect``
     (the account's authorization is gone; a person must reconnect it) dead-letter at once.
+    ``not_before`` (an ambiguous failure: the attempt's ``leaseUntil``) is a floor for the next
+    attempt: the platform may still commit the failed call until then, and a lookup made
+    earlier would miss it and send again.
     """
     attempts = attempts_before + 1
     error = {"code": code, "message": message[:2000], "class": classification}
@@ -91,11 +97,14 @@ def failure_status(
     delay = backoff_delay(attempts, base=base, rng=rng)
     if retry_after is not None:
         delay = max(delay, retry_after)
+    due = now + delay
+    if not_before is not None:
+        due = max(due, not_before)
     return {
         "state": "failed",
         "attempts": attempts,
         "lastError": error,
-        "nextAttemptAt": format_time(now + delay),
+        "nextAttemptAt": format_time(due),
     }
 
 
@@ -115,6 +124,38 @@ def claim_until(*, claimed_at: float, call_seconds: float, settle_seconds: float
     "did it land?" check made earlier could miss a post that is about to appear and send it again.
     """
     return claimed_at + max(0.0, call_seconds) + max(0.0, settle_seconds)
+
+
+def call_budget(*, lease_until: float, settle_seconds: float, now: float) -> float:
+    """How long the platform call may still run once its claim is stored: the claim's lease
+    minus the settle margin minus the time already spent (the claim write itself). Measured
+    after the claim write returns, so a slow write shortens the call, never the settle margin."""
+    return lease_until - max(0.0, settle_seconds) - now
+
+
+def resolve_delay(
+    status: Mapping[str, Any], *, identity: str, first_seen: float | None, now_monotonic: float
+) -> float:
+    """Seconds this process must still wait, on its own monotonic clock, before resolving a claim.
+
+    ``leaseUntil`` is the claimer's wall clock; read by another machine whose clock is behind by
+    more than the settle margin it would let a resolve run while the create may still land. So a
+    claim another process made is also not resolved before the claim's own duration
+    (``leaseUntil - lastAttemptAt``: the call budget plus the settle margin, a difference of two
+    readings of one clock) has passed on *this* process's monotonic clock since it first saw the
+    claim. ``first_seen`` is that moment (``None``: not seen yet, so the whole duration is left).
+    Our own claims and claims without ``leaseUntil`` (from before it existed) wait for nothing here.
+    """
+    if status.get("claimedBy") == identity:
+        return 0.0
+    until = parse_time(status.get("leaseUntil"))
+    started = parse_time(status.get("lastAttemptAt"))
+    if until is None or started is None:
+        return 0.0
+    duration = max(0.0, until - started)
+    if first_seen is None:
+        return duration
+    return max(0.0, first_seen + duration - now_monotonic)
 
 
 def plan_target(status: Mapping[str, Any], *, released: bool, in_flight: bool, now: float) -> TargetPlan:

@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from socialpub.kube.client import AlreadyExists, Conflict, KubeClient, NotFound
+from socialpub.kube.client import AlreadyExists, Conflict, Invalid, KubeClient, NotFound
 from socialpub.kube.events import record_event
 from socialpub.kube.ids import allocate_id
 from socialpub.kube.resources import (
@@ -167,6 +167,29 @@ def _released(post: dict[str, Any] | None) -> bool:
     return bool(post and (post.get("status") or {}).get("publishStartedAt"))
 
 
+def _owner_uid(obj: dict[str, Any]) -> str | None:
+    """The uid of the SocialPost that owns a target (its ``ownerReferences``), if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("kind") == POSTS.kind:
+            return str(ref.get("uid"))
+    return None
+
+
+def _owned_by(target: dict[str, Any], post: dict[str, Any]) -> bool:
+    """Is ``target`` this post's? Its ``postName`` is not enough: a post deleted and created
+    again under the same name leaves the old post's targets (named alike) until they are
+    garbage-collected, and they must not be taken for the new post's."""
+    return _owner_uid(target) == str((post.get("metadata") or {}).get("uid"))
+
+
+_MIN_BUDGET_SHARE = 0.5
+"""A claim whose write left less than this share of the planned call budget is handed back
+unsent: the call would be cut short (and left for a lookup) for no reason but a slow write."""
+_RELEASED_CLAIM_RETRY_SECONDS = 1.0
+_RECORD_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Backoff between tries to store a published result (about 16 s in all, within the Lease)."""
+
+
 def _discard(index: dict[Any, set[Key]], bucket: Any, key: Key) -> None:
     members = index.get(bucket)
     if members is not None:
@@ -189,6 +212,8 @@ class Engine:
         namespace_mode: Callable[[str], Awaitable[Mode | None]] | None = None,
         identity: str = "",
         call_seconds: Callable[[str], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        lease_valid: Callable[[], bool] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -196,6 +221,10 @@ class Engine:
         """Who claims targets (``status.claimedBy``): the operator Lease's holder identity."""
         self._live_call_seconds = call_seconds or settings.live_call_seconds
         self._clock = clock
+        self._monotonic = monotonic
+        self._lease_valid = lease_valid or (lambda: True)
+        """Is the operator's Lease still held (before its deadline)? Checked before every claim,
+        every send and every status write that ends a claim."""
         self._rng = rng or random.Random()
         self._sandbox = SandboxAdapter(delay_seconds=settings.sandbox_delay_seconds)
         self._live_adapter = live_adapter
@@ -217,6 +246,11 @@ class Engine:
         self._targets_by_account: dict[tuple[str, str], set[Key]] = {}
         """(namespace, account id) -> the targets publishing to it."""
         self._in_flight: set[Key] = set()
+        self._claims_seen: dict[Key, tuple[tuple[Any, ...], float]] = {}
+        """Claims made by others: (claimedBy, lastAttemptAt, leaseUntil) and when this process
+        first saw them, on its monotonic clock (see :func:`decisions.resolve_delay`)."""
+        self._unowned: dict[str, set[Key]] = {}
+        """Targets waiting because their account's namespace has no tenant (by namespace)."""
         self.timer = Timer(self._on_due, clock=clock)
         self.queue = WorkQueue(self._work, concurrency=settings.concurrency, priority=_priority)
         self._timer_task: asyncio.Task[None] | None = None
@@ -418,7 +452,8 @@ class Engine:
         if _released(post):
             await self._keep_released(post)
             return
-        await self._sync_targets(post)
+        if not await self._sync_targets(post):
+            return  # an older namesake's target is on its way out; looked at again shortly
         if spec.get("draft"):
             self.timer.cancel(("post", key))
             await self._write_post_status(post, phase="draft", scheduled_for=None)
@@ -460,18 +495,25 @@ class Engine:
             desired[f"{name}-{account_id}"] = spec
         return desired
 
-    async def _sync_targets(self, post: dict[str, Any]) -> None:
-        """Make the post's SocialTargets match ``spec.targets`` (only before publishing begins)."""
-        meta = post["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
+    def _own_targets(self, post: dict[str, Any]) -> list[dict[str, Any]]:
+        """The post's SocialTargets: named after it *and* owned by it (its uid), sorted by name."""
+        keys = sorted(self._targets_of.get(_key(post), ()))
+        return [self.targets[k] for k in keys if k in self.targets and _owned_by(self.targets[k], post)]
+
+    async def _sync_targets(self, post: dict[str, Any]) -> bool:
+        """Make the post's SocialTargets match ``spec.targets`` (only before publishing begins).
+
+        ``False`` while a target it needs is still taken by a namesake of an older post of the
+        same name (deleted, its targets not yet garbage-collected): that one is deleted here, and
+        the post is looked at again shortly; it is not released before its own targets exist."""
+        namespace = post["metadata"]["namespace"]
         desired = self._desired_targets(post)
-        existing = {
-            k[1]: self.targets[k] for k in self._targets_of.get((namespace, name), ()) if k in self.targets
-        }
+        existing = {t["metadata"]["name"]: t for t in self._own_targets(post)}
+        complete = True
         for target_name, spec in desired.items():
             current = existing.get(target_name)
             if current is None:
-                await self._create_target(post, target_name, spec)
+                complete = await self._create_target(post, target_name, spec) and complete
             elif (current.get("spec") or {}) != spec:
                 patch = {"spec": {**spec, "overrideBody": spec.get("overrideBody")}}
                 updated = await self.client.patch(TARGETS, target_name, patch, namespace)
@@ -481,15 +523,35 @@ class Engine:
                 with contextlib.suppress(NotFound):
                     await self.client.delete(TARGETS, target_name, namespace)
                 self._drop(TARGETS.plural, _key(target))
+        return complete
 
-    async def _create_target(self, post: dict[str, Any], target_name: str, spec: dict[str, Any]) -> None:
+    async def _create_target(self, post: dict[str, Any], target_name: str, spec: dict[str, Any]) -> bool:
+        """Create one of the post's targets; ``False`` if its name is still taken by a target of an
+        older post of the same name (that one is deleted: its post is gone)."""
         meta = post["metadata"]
         body = target_manifest(post, int(spec["accountId"]), spec.get("overrideBody"))
         try:
             created = await self.client.create(TARGETS, body, meta["namespace"])
         except AlreadyExists:
             created = await self.client.get(TARGETS, target_name, meta["namespace"])
+            owner = _owner_uid(created)
+            if owner is None:
+                # Applied by hand without an owner: it becomes the post's (and goes with it).
+                adopt = {"metadata": {"ownerReferences": body["metadata"]["ownerReferences"]}}
+                created = await self.client.patch(TARGETS, target_name, adopt, meta["namespace"])
+            elif owner != str(meta.get("uid")):
+                with contextlib.suppress(NotFound, Conflict):
+                    await self.client.delete(
+                        TARGETS,
+                        target_name,
+                        meta["namespace"],
+                        resource_version=str(created["metadata"]["resourceVersion"]),
+                    )
+                self._drop(TARGETS.plural, _key(created))
+                self.timer.arm(("post", _key(post)), self._clock() + _RELEASED_CLAIM_RETRY_SECONDS)
+                return False
         self._remember(self.targets, created)
+        return True
 
     async def _write_post_status(
         self, post: dict[str, Any], *, phase: str, scheduled_for: str | None
@@ -583,8 +645,7 @@ class Engine:
             now=_micro_now(),
         )
         conditions = _spec_applied(conditions, generation=generation, released_generation=generation)
-        keys = sorted(self._targets_of.get(_key(post), ()))
-        released = [_target_record(self.targets[k]) for k in keys if k in self.targets]
+        released = [_target_record(t) for t in self._own_targets(post)]
         patch = {
             "metadata": {"resourceVersion": meta["resourceVersion"]},
             "status": {
@@ -611,7 +672,7 @@ class Engine:
         self._event(
             post,
             reason="Publishing",
-            message=f"Publishing to {len(self._targets_of.get(_key(post), ()))} account(s)",
+            message=f"Publishing to {len(released)} account(s)",
         )
 
     async def _keep_released(self, post: dict[str, Any]) -> None:
@@ -622,7 +683,7 @@ class Engine:
         status = post.get("status") or {}
         released_generation = int(status.get("releasedGeneration") or meta.get("generation") or 1)
         generation = int(meta.get("generation") or 1)
-        current = [self.targets[k] for k in sorted(self._targets_of.get(key, ())) if k in self.targets]
+        current = self._own_targets(post)
         released = _released_targets(post)
         patch: dict[str, Any] = {}
         if released is None:
@@ -662,9 +723,7 @@ class Engine:
         meta = post["metadata"]
         released = _released_targets(post)
         targets = [
-            self.targets[k]
-            for k in self._targets_of.get(key, ())
-            if k in self.targets and (released is None or self.targets[k]["metadata"].get("uid") in released)
+            t for t in self._own_targets(post) if released is None or t["metadata"].get("uid") in released
         ]
         if released is not None and len(targets) < len(released):
             # A released target was deleted: its outcome is gone with it, so the phase and counts
@@ -816,12 +875,18 @@ class Engine:
     async def _checkpoint(self, key: Key, state: Mapping[str, Any]) -> None:
         """An adapter saves progress (``status.platformState``) before a step it must recover from.
 
-        The stored object is read back from the answer: a key the API server pruned (a field the
-        CRD does not declare) or changed was *not* saved, and the step it guards must not run, so
-        that is an error here rather than a marker silently lost before a crash needs it."""
-        patch = {"status": {"platformState": dict(state)}}
-        updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
-        self._remember(self.targets, updated)
+        Written only while the claim is still ours (:meth:`_write_claimed`): an operator that lost
+        its claim must not write onto its successor's work, and the step the checkpoint guards must
+        not run then either. The stored object is read back from the answer: a key the API server
+        pruned (a field the CRD does not declare) or changed was *not* saved, and the step it guards
+        must not run, so that is an error here rather than a marker silently lost before a crash
+        needs it."""
+        updated = await self._write_claimed(key, {"platformState": dict(state)})
+        if updated is None:
+            raise TransientError(
+                "this operator no longer holds the claim on the target (or its Lease): not continuing",
+                code="claim_lost",
+            )
         saved = (updated.get("status") or {}).get("platformState") or {}
         lost = sorted(k for k, v in state.items() if v is not None and saved.get(k) != v)
         if lost:
@@ -831,10 +896,58 @@ class Engine:
                 code="checkpoint_not_stored",
             )
 
+    # Fenced status writes: nothing this process writes to a target can undo a newer decision.
+
+    def _holds_claim(self, target: dict[str, Any]) -> bool:
+        status = target.get("status") or {}
+        return status.get("state") == "publishing" and status.get("claimedBy") == self.identity
+
+    def _latest(self, target: dict[str, Any]) -> dict[str, Any]:
+        """The newest copy of ``target`` this process knows (a checkpoint may have moved it on)."""
+        known = self.targets.get(_key(target))
+        return known if known is not None and _rv(known) > _rv(target) else target
+
+    async def _write_claimed(self, key: Key, status: dict[str, Any]) -> dict[str, Any] | None:
+        """Write ``status`` while the target is claimed by this operator (``claimedBy`` = our
+        identity, ``publishing``), conditional on the version that showed it, and while the Lease
+        is held. ``None`` (nothing written) once the claim or the Lease is no longer ours."""
+        target = self.targets.get(key)
+        for _ in range(5):
+            if target is None or not self._holds_claim(target) or not self._lease_valid():
+                return None
+            patch = {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "status": status}
+            try:
+                updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
+            except Conflict:
+                target = self._remember(self.targets, await self.client.get(TARGETS, key[1], key[0]))
+                continue
+            return self._remember(self.targets, updated)
+        raise Conflict(409, "Conflict", f"target {key[0]}/{key[1]} kept changing under our claim", {})
+
+    async def _write_target(self, target: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+        """Write a target's status, fenced: under our claim (:meth:`_write_claimed`), or else
+        conditional on the version the decision was made on; on a conflict the target is decided
+        again from its latest state and ``None`` is returned."""
+        target = self._latest(target)
+        key = _key(target)
+        if self._holds_claim(target):
+            return await self._write_claimed(key, status)
+        if not self._lease_valid():
+            return None
+        patch = {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "status": status}
+        try:
+            updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
+        except Conflict:
+            self._remember(self.targets, await self.client.get(TARGETS, key[1], key[0]))
+            self.queue.submit(("target", key))
+            return None
+        return self._remember(self.targets, updated)
+
     async def advance_target(self, key: Key) -> None:
         target = self.targets.get(key)
         if target is None:
             self.timer.cancel(("target", key))
+            self._claims_seen.pop(key, None)
             return
         status = target.get("status") or {}
         post_key = (key[0], str((target.get("spec") or {}).get("postName") or ""))
@@ -842,33 +955,74 @@ class Engine:
         if not _released(post):
             return
         assert post is not None
+        if not _owned_by(target, post):
+            # A target of another SocialPost of the same name (deleted and created again): not
+            # this post's; it goes with its own post (ownerReferences).
+            self.timer.cancel(("target", key))
+            return
         released = _released_targets(post)
         if released is None:
             self.queue.submit(("post", post_key))  # its targets are recorded first
             return
-        if target["metadata"].get("uid") not in released:
+        record = released.get(str(target["metadata"].get("uid")))
+        if record is None:
             # Not one of the post's released deliveries (added, re-added or recreated after the
             # release): never published. The post reports it.
             self.timer.cancel(("target", key))
             return
+        if int((target.get("spec") or {}).get("accountId") or 0) != int(record.get("accountId") or 0):
+            # Its account was changed after the release: publishing it would send the post to an
+            # account it was not released to (which may have it already). Refused; the post says so.
+            self.timer.cancel(("target", key))
+            self.queue.submit(("post", post_key))
+            return
         if not status.get("content"):
-            target = await self._freeze(target, post)
-            status = target.get("status") or {}
+            frozen = await self._freeze(target, post)
+            if frozen is None:
+                return
+            target, status = frozen, frozen.get("status") or {}
         plan = decisions.plan_target(
             status, released=True, in_flight=key in self._in_flight, now=self._clock()
         )
+        if plan.action == "resolve":
+            delay = self._resolve_delay(key, status)
+            if delay > 0:
+                self.timer.arm(("target", key), self._clock() + delay)
+                return
+        elif status.get("state") != "publishing":
+            self._claims_seen.pop(key, None)
         if plan.action == "wait" and plan.until is not None:
+            if status.get("state") == "publishing":
+                self._resolve_delay(key, status)  # starts this process's own count for the claim
             self.timer.arm(("target", key), plan.until)
         elif plan.action in ("deliver", "resolve"):
             await self._attempt(target, post, resolve=plan.action == "resolve")
 
-    async def _freeze(self, target: dict[str, Any], post: dict[str, Any]) -> dict[str, Any]:
+    def _resolve_delay(self, key: Key, status: Mapping[str, Any]) -> float:
+        """How long a claim found here must still wait on this process's monotonic clock (see
+        :func:`decisions.resolve_delay`); remembers when this process first saw the claim."""
+        claim = (status.get("claimedBy"), status.get("lastAttemptAt"), status.get("leaseUntil"))
+        seen = self._claims_seen.get(key)
+        if seen is None or seen[0] != claim:
+            seen = (claim, self._monotonic())
+            self._claims_seen[key] = seen
+        return decisions.resolve_delay(
+            status, identity=self.identity, first_seen=seen[1], now_monotonic=self._monotonic()
+        )
+
+    async def _freeze(self, target: dict[str, Any], post: dict[str, Any]) -> dict[str, Any] | None:
         """Release one target: its effective content is written into its status, ``pending``.
 
         From here on every attempt publishes exactly this, whatever happens to the post's spec.
         (The post's spec is the released generation unless it was edited in the moment between
-        release and this write — possible only across an operator restart.)
+        release and this write — possible only across an operator restart.) Only from an empty
+        status, and conditional on the version that showed it empty: a late freeze must never
+        turn a target that has moved on (publishing, published) back into ``pending``. ``None``
+        when it was not written (the target is decided again from its latest state).
         """
+        current = target.get("status") or {}
+        if current.get("content") or current.get("state") not in (None, "", "pending"):
+            return target
         spec = post.get("spec") or {}
         account = await self._find_account(target)
         override = (target.get("spec") or {}).get("overrideBody")
@@ -883,13 +1037,19 @@ class Engine:
         platform = ((account or {}).get("spec") or {}).get("platform")
         if platform:
             status["platform"] = platform
-        key = _key(target)
-        updated = await self.client.patch(TARGETS, key[1], {"status": status}, key[0], subresource="status")
-        self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
-        return self._remember(self.targets, updated)
+        updated = await self._write_target(target, status)
+        if updated is not None:
+            self.queue.submit(("aggregate", (_key(target)[0], post["metadata"]["name"])))
+        return updated
 
     def _failure(
-        self, attempts: int, classification: str, code: str, message: str, retry_after: float | None = None
+        self,
+        attempts: int,
+        classification: str,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        not_before: float | None = None,
     ) -> dict[str, Any]:
         return decisions.failure_status(
             attempts_before=attempts,
@@ -900,6 +1060,7 @@ class Engine:
             base=self.settings.retry_base_seconds,
             rng=self._rng,
             retry_after=retry_after,
+            not_before=not_before,
         )
 
     async def _attempt(self, target: dict[str, Any], post: dict[str, Any], *, resolve: bool) -> None:
@@ -911,6 +1072,15 @@ class Engine:
         if account is None:
             account_id = (target.get("spec") or {}).get("accountId")
             message = f"no SocialAccount with id {account_id} in {key[0]}"
+            if resolve:
+                # An attempt was in flight when the account went: the post may be live. Never
+                # dead-lettered without asking the platform, which can no longer be asked.
+                unknown = OutcomeUnknown(
+                    f"{message}: an attempt to it was interrupted and can no longer be checked",
+                    code="account_not_found",
+                )
+                await self._record_unknown(target, post, attempt, unknown)
+                return
             await self._record(
                 target, post, self._failure(attempts, "permanent", "account_not_found", message)
             )
@@ -927,16 +1097,32 @@ class Engine:
         try:
             adapter = await self._adapter_for(account)
         except _NoAdapter as exc:
-            await self._record(target, post, self._failure(attempts, "permanent", "no_adapter", str(exc)))
+            await self._wait_for_tenancy(target, post, account, str(exc), resolve=resolve)
             return
+        self._unowned.get(key[0], set()).discard(key)
         if resolve:
             await self._resolve(target, post, adapter, account, attempt)
             return
+        await self._deliver(target, post, adapter, account, attempts)
+
+    async def _deliver(
+        self,
+        target: dict[str, Any],
+        post: dict[str, Any],
+        adapter: Adapter,
+        account: dict[str, Any],
+        attempts: int,
+    ) -> None:
+        """Claim the target, then make one attempt within the claim's budget and record it."""
+        key = _key(target)
+        attempt = attempts + 1
+        previous = target.get("status") or {}
+        if not self._lease_valid():
+            return  # the Lease is (about to be) lost: no new claim; the next holder takes it up
         now = self._clock()
-        budget = self._call_seconds(adapter, account)
-        lease_until = decisions.claim_until(
-            claimed_at=now, call_seconds=budget, settle_seconds=self.settings.claim_settle_seconds
-        )
+        planned = self._call_seconds(adapter, account)
+        settle = self.settings.claim_settle_seconds
+        lease_until = decisions.claim_until(claimed_at=now, call_seconds=planned, settle_seconds=settle)
         claim = {
             "metadata": {"resourceVersion": target["metadata"]["resourceVersion"]},
             "status": {
@@ -958,23 +1144,60 @@ class Engine:
                 return
             target = self._remember(self.targets, claimed)
             self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
+            # The call gets what is left of the claim after the claim write (never the settle margin).
+            budget = decisions.call_budget(lease_until=lease_until, settle_seconds=settle, now=self._clock())
+            if not self._lease_valid():
+                return  # not sent: the claim stays until leaseUntil and the next holder checks it
+            if budget < planned * _MIN_BUDGET_SHARE:
+                await self._release_claim(target, post, previous, budget, planned)
+                return
             try:
                 request = self._request(target, account, attempt)
                 result = await asyncio.wait_for(adapter.publish(request), budget)
             except TimeoutError:
-                # Overran the adapter's own worst case: the outcome is unknown. The claim stays and
-                # is resolved like an interrupted one, once its lease has passed.
+                # Cancelled at the budget: the platform may still act on the call. The claim stays
+                # and is resolved (looked up) like an interrupted one, once its lease has passed.
                 self.timer.arm(("target", key), lease_until)
                 return
             except OutcomeUnknown as exc:
                 await self._record_unknown(target, post, attempt, exc)
                 return
             except PublishError as exc:
-                await self._record_failure(target, post, account, attempts, exc)
+                await self._record_failure(target, post, account, attempts, exc, lease_until=lease_until)
                 return
             await self._record_published(target, post, result, attempt)
         finally:
             self._in_flight.discard(key)
+
+    async def _release_claim(
+        self,
+        target: dict[str, Any],
+        post: dict[str, Any],
+        previous: Mapping[str, Any],
+        budget: float,
+        planned: float,
+    ) -> None:
+        """The claim write took so long that too little of the call budget is left: nothing is
+        sent, the claim is handed back (the state before it, no attempt counted) and the target is
+        tried again shortly."""
+        key = _key(target)
+        logger.warning(
+            "target %s/%s: the claim write left %.1fs of a %.1fs call budget; not sending, retrying",
+            key[0],
+            key[1],
+            budget,
+            planned,
+        )
+        status = {
+            "state": previous.get("state") or "pending",
+            "lastAttemptAt": previous.get("lastAttemptAt"),
+            "nextAttemptAt": previous.get("nextAttemptAt"),
+            "claimedBy": None,
+            "leaseUntil": None,
+        }
+        if await self._write_claimed(key, status) is not None:
+            self.timer.arm(("target", key), self._clock() + _RELEASED_CLAIM_RETRY_SECONDS)
+            self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
 
     def _call_seconds(self, adapter: Adapter, account: dict[str, Any]) -> float:
         """The longest one adapter call for this account can take (the claim's lease covers it)."""
@@ -1019,10 +1242,18 @@ class Engine:
         account: dict[str, Any],
         attempts: int,
         exc: PublishError,
+        *,
+        lease_until: float,
     ) -> None:
         """Record a failed attempt. Two failures do not count as attempts: :class:`Deferred` (a quota
         or throttle, not the content: retried after ``retry_after``) and :class:`ReconnectError`
-        (the account is marked expired/revoked and its targets wait until it is reconnected)."""
+        (the account is marked expired/revoked and its targets wait until it is reconnected).
+
+        An *ambiguous* transient failure (the platform may still act on the call: a timeout or a
+        dropped connection after sending, a 5xx to a create) is not retried — not even looked up —
+        before the attempt's ``leaseUntil``; a last attempt that failed that way is not dead-lettered
+        either: its claim stays and is resolved at ``leaseUntil`` (published if it landed, else
+        dead; ``unknown`` if the platform cannot tell)."""
         if isinstance(exc, ReconnectError):
             await self._mark_account(account, exc)
             await self._wait_for_account(target, post, attempts, exc.code, exc.message)
@@ -1037,9 +1268,21 @@ class Engine:
             )
             return
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-        await self._record(
-            target, post, self._failure(attempts, exc.classification, exc.code, exc.message, retry_after)
+        ambiguous = isinstance(exc, TransientError) and exc.ambiguous
+        if ambiguous and attempts + 1 >= decisions.MAX_ATTEMPTS:
+            error = {"code": exc.code, "message": exc.message[:2000], "class": "transient"}
+            if await self._write_claimed(_key(target), {"lastError": error}) is not None:
+                self.timer.arm(("target", _key(target)), lease_until)
+            return
+        failure = self._failure(
+            attempts,
+            exc.classification,
+            exc.code,
+            exc.message,
+            retry_after,
+            not_before=lease_until if ambiguous else None,
         )
+        await self._record(target, post, failure)
 
     async def _resolve_failed(
         self,
@@ -1050,7 +1293,8 @@ class Engine:
         exc: PublishError,
     ) -> None:
         """The platform could not be asked whether an interrupted attempt landed. The target stays
-        ``publishing`` (never re-sent blind) and is asked again later — unless asking cannot work."""
+        ``publishing`` (never re-sent blind) and is asked again later — unless asking cannot work,
+        and then it is ``unknown`` (for a person): the post may be live, so never ``dead``."""
         key = _key(target)
         if isinstance(exc, ReconnectError):
             await self._mark_account(account, exc)  # the account's update resubmits the target
@@ -1059,8 +1303,7 @@ class Engine:
             self.timer.arm(("target", key), self._clock() + max(delay, exc.retry_after or 0.0))
         else:
             message = f"could not check whether the interrupted attempt landed: {exc.message}"
-            failure = self._failure(attempt - 1, "permanent", "outcome_unknown", message)
-            await self._record(target, post, failure)
+            await self._record_unknown(target, post, attempt, OutcomeUnknown(message, code=exc.code))
 
     async def _record_unknown(
         self, target: dict[str, Any], post: dict[str, Any], attempt: int, exc: OutcomeUnknown
@@ -1102,15 +1345,15 @@ class Engine:
         key = _key(target)
         account = self._account_of(target) or {}
         state = (account.get("status") or {}).get("state") or "expired"
-        status = target.get("status") or {}
+        status = self._latest(target).get("status") or {}
         desired = waiting_status(attempts, state=state, code=code, message=message)
         self.timer.cancel(("target", key))
         if all(status.get(k) == v for k, v in desired.items() if k != "lastError") and (
             (status.get("lastError") or {}).get("class") == "reconnect"
         ):
             return
-        updated = await self.client.patch(TARGETS, key[1], {"status": desired}, key[0], subresource="status")
-        self._remember(self.targets, updated)
+        if await self._write_target(target, {**desired, "claimedBy": None, "leaseUntil": None}) is None:
+            return
         self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
         self._event(
             post,
@@ -1120,9 +1363,56 @@ class Engine:
             f"{message}",
         )
 
+    async def _wait_for_tenancy(
+        self,
+        target: dict[str, Any],
+        post: dict[str, Any],
+        account: dict[str, Any],
+        message: str,
+        *,
+        resolve: bool,
+    ) -> None:
+        """The account's namespace has no mode (no tenant names it, or two do): nothing is
+        published from it, and that is a wait, not a failure. No attempt is counted; the target
+        keeps its state with ``lastError`` ``namespace_not_owned`` and is looked at again when
+        tenants or namespaces change (:meth:`tenancy_changed`). An interrupted attempt
+        (``publishing``) stays as it is: it is never ended without asking the platform."""
+        key = _key(target)
+        self._unowned.setdefault(str(account["metadata"]["namespace"]), set()).add(key)
+        self.timer.cancel(("target", key))
+        if resolve:
+            logger.warning("target %s/%s: interrupted attempt waits for a tenant: %s", *key, message)
+            return
+        status = self._latest(target).get("status") or {}
+        error = {"code": "namespace_not_owned", "message": message[:2000], "class": "transient"}
+        if status.get("lastError") == error and status.get("nextAttemptAt") is None:
+            return
+        desired = {
+            "state": status.get("state") or "pending",
+            "lastError": error,
+            "nextAttemptAt": None,
+            "claimedBy": None,
+            "leaseUntil": None,
+        }
+        if await self._write_target(target, desired) is None:
+            return
+        self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
+        self._event(post, reason="WaitingForTenant", warning=True, message=message)
+
+    def tenancy_changed(self) -> None:
+        """Tenants or namespaces changed: targets waiting for their namespace's tenant look again."""
+        waiting, self._unowned = self._unowned, {}
+        for keys in waiting.values():
+            for key in sorted(keys):
+                self.queue.submit(("target", key))
+
     async def _record_published(
         self, target: dict[str, Any], post: dict[str, Any], result: Published, attempt: int, note: str = ""
     ) -> None:
+        """Record a post the platform has: the result is in hand and is not given up because one
+        write failed. The write is retried here (bounded, with backoff, fenced by our claim)
+        rather than dropped and left to a lookup after ``leaseUntil`` — which a LinkedIn member
+        account cannot do, and which a platform whose lookup lags could answer "not found"."""
         now = self._clock()
         status = target.get("status") or {}
         event = {
@@ -1130,26 +1420,43 @@ class Engine:
             "type": "social.post_published",
             "occurredAt": decisions.format_time(now),
         }
-        await self._record(
-            target,
-            post,
-            {
-                "state": "published",
-                "attempts": attempt,
-                "externalPostId": result.external_id,
-                "externalUrl": result.url,
-                "publishedAt": decisions.format_time(now),
-                "nextAttemptAt": None,
-                "lastError": None,
-                "lifecycleEvents": decisions.with_event(status.get("lifecycleEvents") or [], event),
-            },
-            note=note,
-        )
+        outcome = {
+            "state": "published",
+            "attempts": attempt,
+            "externalPostId": result.external_id,
+            "externalUrl": result.url,
+            "publishedAt": decisions.format_time(now),
+            "nextAttemptAt": None,
+            "lastError": None,
+            "lifecycleEvents": decisions.with_event(status.get("lifecycleEvents") or [], event),
+        }
+        key = _key(target)
+        for delay in (*_RECORD_RETRY_SECONDS, None):
+            try:
+                await self._record(target, post, outcome, note=note)
+                return
+            except (NotFound, Invalid):
+                raise  # gone, or refused as it stands: writing it again changes nothing
+            except Exception as exc:  # a transport error, a timeout, a 5xx: the result must be kept
+                if delay is None or not self._lease_valid():
+                    logger.error(
+                        "target %s/%s: published as %s (%s) but recording it failed: %s",
+                        key[0],
+                        key[1],
+                        result.external_id,
+                        result.url,
+                        exc,
+                    )
+                    raise
+                logger.warning("target %s/%s: recording the published post failed (%s); retrying", *key, exc)
+                await asyncio.sleep(delay)
+                target = self._latest(target)
 
     async def _record(
         self, target: dict[str, Any], post: dict[str, Any], new_status: dict[str, Any], note: str = ""
     ) -> None:
-        """Write the outcome of an attempt, then tell the post (aggregate) and people (Events)."""
+        """Write the outcome of an attempt (fenced: :meth:`_write_target`), then tell the post
+        (aggregate) and people (Events)."""
         key = _key(target)
         state = new_status["state"]
         new_status = {"claimedBy": None, "leaseUntil": None, **new_status}  # the claim is over
@@ -1164,10 +1471,11 @@ class Engine:
                 **new_status,
                 "lifecycleEvents": decisions.with_event(status.get("lifecycleEvents") or [], event),
             }
-        updated = await self.client.patch(
-            TARGETS, key[1], {"status": new_status}, key[0], subresource="status"
-        )
-        target = self._remember(self.targets, updated)
+        updated = await self._write_target(target, new_status)
+        if updated is None:
+            logger.info("target %s/%s: %s not recorded: it moved on or the claim is not ours", *key, state)
+            return
+        target = updated
         self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
         if state == "failed":
             due = decisions.parse_time(new_status.get("nextAttemptAt"))
@@ -1234,6 +1542,15 @@ def _refused_changes(
     strays = sorted(t["metadata"]["name"] for t in current if t["metadata"].get("uid") not in released)
     if strays:
         refused.append(f"SocialTargets created after publishing began are never published: {strays}")
+    moved = sorted(
+        f"{t['metadata']['name']} (released to account {released[uid].get('accountId')}, now "
+        f"{(t.get('spec') or {}).get('accountId')})"
+        for t in current
+        if (uid := str(t["metadata"].get("uid"))) in released
+        and int((t.get("spec") or {}).get("accountId") or 0) != int(released[uid].get("accountId") or 0)
+    )
+    if moved:
+        refused.append(f"released SocialTargets whose account was changed are not published: {moved}")
     present = {t["metadata"].get("uid") for t in current}
     deleted = sorted(r["name"] for uid, r in released.items() if uid not in present)
     if deleted:

@@ -17,6 +17,7 @@ import kopf
 from socialpub.kube.client import KubeClient, load_connection
 from socialpub.kube.resources import GROUP, VERSION
 from socialpub.operator.engine import Engine
+from socialpub.operator.leadership import LeaseKeeper
 from socialpub.operator.live import LiveAdapters
 from socialpub.operator.settings import OperatorSettings
 from socialpub.operator.tenants import Tenancy
@@ -83,13 +84,22 @@ async def start_engine(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     memo.tenancy = tenancy
     live = LiveAdapters.from_env(client, mode_of=tenancy.mode_of)  # tokens decrypted per call
     memo.live = live
-    engine = Engine(client, ours, live_adapter=live, namespace_mode=tenancy.mode_of)
-    await engine.start()
-    webhooks = WebhookDispatcher(client, ours)
-    await webhooks.start()
+    lease = getattr(memo, "lease", None)
+    engine = Engine(
+        client,
+        ours,
+        live_adapter=live,
+        namespace_mode=tenancy.mode_of,
+        lease_valid=lease.holding if isinstance(lease, LeaseKeeper) else None,
+    )
+    webhooks = WebhookDispatcher(client, ours, mode_of=tenancy.mode_of)
+    # In the memo before anything starts: if the Lease is lost while the engine primes or the
+    # webhooks start, the runner's halt must find them (the engine claims as soon as it starts).
     memo.engine = engine
     memo.webhooks = webhooks
     memo.client = client
+    await engine.start()
+    await webhooks.start()
 
 
 @kopf.on.cleanup()
@@ -164,6 +174,7 @@ async def tenant_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> N
     if isinstance(tenancy, Tenancy):
         for name in tenancy.observe(event.get("type"), plain(event.get("object") or {})):
             await tenancy.reconcile(name)
+    _tenancy_changed(memo)
 
 
 @kopf.on.event("v1", "namespaces")
@@ -174,3 +185,11 @@ async def namespace_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -
         await tenancy.reconcile_namespace(
             str(((event.get("object") or {}).get("metadata") or {}).get("name"))
         )
+    _tenancy_changed(memo)
+
+
+def _tenancy_changed(memo: kopf.Memo) -> None:
+    """Targets waiting for their namespace's tenant (``namespace_not_owned``) look again."""
+    engine = getattr(memo, "engine", None)
+    if isinstance(engine, Engine):
+        engine.tenancy_changed()

@@ -140,6 +140,12 @@ class LeaseKeeper:
             return None
         return holder_deadline(self._renewed_at, duration=self.duration, margin=self.margin)
 
+    def holding(self) -> bool:
+        """Is the Lease held now, before its deadline? The engine asks before every claim, every
+        send and every write that ends a claim: work that would outlive the deadline is not begun."""
+        deadline = self.deadline
+        return deadline is not None and self._monotonic() < deadline
+
     def _spec(self, *, acquire: bool, transitions: int) -> dict[str, Any]:
         now = _micro_time(self._wall())
         spec: dict[str, Any] = {

@@ -26,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
+
 from socialpub.crypto import (
     DecryptionError,
     KeyRing,
@@ -36,7 +38,7 @@ from socialpub.crypto import (
     key_id,
     keyring_source,
 )
-from socialpub.kube.client import KubeClient, NotFound
+from socialpub.kube.client import KubeClient, KubeError, NotFound
 from socialpub.kube.credentials import LEGACY_TOKEN_REASON, read_keyring, read_token
 from socialpub.models.keys import Mode
 from socialpub.operator import decisions
@@ -156,6 +158,19 @@ class LiveAdapters:
 
     async def token(self, account: dict[str, Any]) -> str:
         """The account's decrypted token, or :class:`ReconnectError` / :class:`TransientError`."""
+        try:
+            return await self._token(account)
+        except (KubeError, httpx.HTTPError) as exc:
+            # Reading the tenants, the token's Secret or the key ring failed (the API server is
+            # slow, down or refused): before any platform call, so nothing can have been sent.
+            # Transient, and not ambiguous: the target's claim is recorded as a failed attempt at
+            # once, not left publishing until leaseUntil.
+            raise TransientError(
+                f"reading the account's credentials failed: {type(exc).__name__}: {exc}",
+                code="credentials_unavailable",
+            ) from None
+
+    async def _token(self, account: dict[str, Any]) -> str:
         meta = account["metadata"]
         mode = await self._mode_of(str(meta["namespace"]))
         if mode is not Mode.LIVE:  # the engine never asks for these; a second line of defence

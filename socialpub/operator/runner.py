@@ -46,7 +46,7 @@ async def run_operator(
     try:
         if not await keeper.acquire(stop):
             return
-        memo = kopf.Memo(settings=settings)
+        memo = kopf.Memo(settings=settings, lease=keeper)
         operator = asyncio.create_task(
             kopf.operator(
                 standalone=True,

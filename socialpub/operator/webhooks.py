@@ -29,7 +29,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,16 +44,16 @@ from socialpub.kube.resources import (
     LABEL_ENDPOINT,
     LABEL_EVENT_TYPE,
     LABEL_ID,
-    LABEL_MODE,
-    NAMESPACES,
     POSTS,
     SECRETS,
     TARGETS,
     WEBHOOK_DELIVERIES,
     WEBHOOK_ENDPOINTS,
 )
+from socialpub.models.keys import Mode
 from socialpub.operator.decisions import set_condition
 from socialpub.operator.settings import OperatorSettings
+from socialpub.operator.tenants import Tenancy
 from socialpub.operator.timers import Timer
 from socialpub.operator.workqueue import WorkQueue
 from socialpub.webhooks import events as catalogue
@@ -223,8 +223,12 @@ class WebhookDispatcher:
         resolver: urls.Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         control_concurrency: int = 32,
+        mode_of: Callable[[str], Awaitable[Mode | None]] | None = None,
     ) -> None:
         self.client = client
+        self._mode_of = mode_of or Tenancy(client).mode_of
+        """Live or sandbox per namespace: the operator's tenancy view, the same decision as for
+        publishing (never a namespace label, which the namespace's writers may set)."""
         self.settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
@@ -243,7 +247,6 @@ class WebhookDispatcher:
         self._sources_in: dict[str, set[tuple[str, Key]]] = {}
         self._post_ids: dict[Key, int] = {}
         self._accounts_by_id: dict[tuple[str, str], dict[str, Any]] = {}
-        self._live: dict[str, bool] = {}
         self._in_flight: set[Key] = set()
         self._expedite: set[Key] = set()
         self._urgent: set[Key] = set()
@@ -633,16 +636,10 @@ class WebhookDispatcher:
             self._in_flight.discard(key)
 
     async def _is_live(self, namespace: str) -> bool:
-        """Live mode unless the namespace is labelled as a tenant's sandbox (``mode: test``)."""
-        live = self._live.get(namespace)
-        if live is None:
-            try:
-                ns = await self.client.get(NAMESPACES, namespace)
-                live = ((ns.get("metadata") or {}).get("labels") or {}).get(LABEL_MODE) != "test"
-            except NotFound:
-                live = True
-            self._live[namespace] = live
-        return live
+        """Live rules (https only, no private addresses) unless the namespace is a tenant's sandbox
+        namespace as its SocialTenant names it; asked at every send, so a change of tenants is
+        followed (the view is the operator's, kept current by its watch)."""
+        return await self._mode_of(namespace) is not Mode.TEST
 
     async def _secrets(self, ep: _Endpoint) -> list[str]:
         ref = _spec(ep.obj).get("secretRef") or {}
