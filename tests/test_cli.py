@@ -138,6 +138,31 @@ def listed_keys(kube: KubeHarness, tenant_name: str) -> list[dict[str, Any]]:
     return rows
 
 
+async def _to_legacy(
+    client: KubeClient,
+    key: str,
+    *,
+    created_at: str | None = None,
+    keep_copy: bool = False,
+    revoked_at: str | None = None,
+) -> None:
+    """Put ``key``'s record where an older CLI kept it (socialpub-system, no tenant uid),
+    optionally with another ``createdAt`` or a revocation, and keeping the new copy or not."""
+    name = f"apikey-{key_id(hash_key(key))}"
+    secret = await client.get(SECRETS, name, KEYS_NAMESPACE)
+    if not keep_copy:
+        await client.delete(SECRETS, name, KEYS_NAMESPACE)
+    data = {k: v for k, v in secret["data"].items() if k != "tenantUid"}
+    if created_at is not None:
+        data["createdAt"] = base64.b64encode(created_at.encode()).decode()
+    if revoked_at is not None:
+        data["revokedAt"] = base64.b64encode(revoked_at.encode()).decode()
+    legacy = {k: secret[k] for k in ("apiVersion", "kind", "type")}
+    legacy["metadata"] = {"name": name, "labels": secret["metadata"]["labels"]}
+    await ensure_namespace(client, SYSTEM_NAMESPACE)
+    await client.create(SECRETS, {**legacy, "data": data}, SYSTEM_NAMESPACE)
+
+
 class TestTenants:
     def test_create_is_idempotent_and_makes_labelled_namespaces(self, shared_kube: KubeHarness) -> None:
         cfg = shared_kube.kubeconfig
@@ -321,34 +346,52 @@ class TestKeys:
 
     def test_records_in_the_old_place_are_moved_and_bound(self, shared_kube: KubeHarness) -> None:
         """Records an older CLI left in socialpub-system (no tenant uid) move to the keys
-        namespace: bound to their tenant if it is the one they were made for, else revoked."""
+        namespace: bound to their tenant if it is the one they were made for, else revoked.
+
+        Which is decided by the API server's creationTimestamps alone, never by the record's
+        ``createdAt`` (the CLI machine's clock, issue 9 review item 13): a record written by a CLI
+        whose clock was behind (2001) or ahead (2099) is still bound to the tenant it was made for.
+        """
         tenant(shared_kube, "upgraded")
+        tenant(shared_kube, "ghost")
         keys = [new_key(shared_kube, "upgraded", Scope.VIEW) for _ in range(2)]
+        ghost_key = new_key(shared_kube, "ghost", Scope.VIEW)
 
-        async def to_legacy(client: KubeClient, key: str, created_at: str) -> None:
-            name = f"apikey-{key_id(hash_key(key))}"
-            secret = await client.get(SECRETS, name, KEYS_NAMESPACE)
-            await client.delete(SECRETS, name, KEYS_NAMESPACE)
-            data = {k: v for k, v in secret["data"].items() if k != "tenantUid"}
-            data["createdAt"] = base64.b64encode(created_at.encode()).decode()
-            legacy = {k: secret[k] for k in ("apiVersion", "kind", "type")}
-            legacy["metadata"] = {"name": name, "labels": secret["metadata"]["labels"]}
-            await ensure_namespace(client, SYSTEM_NAMESPACE)
-            await client.create(SECRETS, {**legacy, "data": data}, SYSTEM_NAMESPACE)
-
-        in_cluster(shared_kube, lambda c: to_legacy(c, keys[0], "2099-01-01T00:00:00Z"))
-        in_cluster(shared_kube, lambda c: to_legacy(c, keys[1], "2001-01-01T00:00:00Z"))  # before the tenant
+        in_cluster(shared_kube, lambda c: _to_legacy(c, keys[0], created_at="2099-01-01T00:00:00Z"))
+        in_cluster(shared_kube, lambda c: _to_legacy(c, keys[1], created_at="2001-01-01T00:00:00Z"))
+        in_cluster(shared_kube, lambda c: _to_legacy(c, ghost_key))
+        in_cluster(shared_kube, lambda c: c.delete(TENANTS, "ghost"))  # its tenant is gone
         out = ok(socialpub(shared_kube.kubeconfig, "keys", "migrate"))
         assert "moved or bound" in out
-        current, older = (in_cluster(shared_kube, lambda c, k=k: find_key(c, k)) for k in keys)
+        ahead, behind, ghost = (
+            in_cluster(shared_kube, lambda c, k=k: find_key(c, k)) for k in (*keys, ghost_key)
+        )
         uid = in_cluster(shared_kube, lambda c: c.get(TENANTS, "upgraded"))["metadata"]["uid"]
-        assert current.tenant_uid == uid
-        assert current.active
-        assert older.tenant_uid is None
-        assert older.revoked_at
+        for record in (ahead, behind):
+            assert record.tenant_uid == uid
+            assert record.active
+        assert ghost.tenant_uid is None
+        assert ghost.revoked_at
         legacy = in_cluster(shared_kube, lambda c: c.list(SECRETS, SYSTEM_NAMESPACE))[0]
         assert not [s for s in legacy if s["metadata"]["name"].startswith("apikey-")]
         assert "0 key record(s)" in ok(socialpub(shared_kube.kubeconfig, "keys", "migrate"))
+
+    def test_a_revocation_made_between_a_crashed_moves_copy_and_delete_is_kept(
+        self, shared_kube: KubeHarness
+    ) -> None:
+        """A migrate that crashed after copying a record left both copies; the key was then
+        revoked on the legacy copy (an older CLI). The next migrate must keep the revocation
+        (issue 9 review, item 13), not skip the existing copy and delete the revoked one."""
+        tenant(shared_kube, "crashy")
+        key = new_key(shared_kube, "crashy", Scope.VIEW)
+        in_cluster(
+            shared_kube, lambda c: _to_legacy(c, key, keep_copy=True, revoked_at="2026-01-01T00:00:00Z")
+        )
+        ok(socialpub(shared_kube.kubeconfig, "keys", "migrate"))
+        record = in_cluster(shared_kube, lambda c: find_key(c, key))
+        assert record.revoked_at == "2026-01-01T00:00:00Z"
+        legacy = in_cluster(shared_kube, lambda c: c.list(SECRETS, SYSTEM_NAMESPACE))[0]
+        assert f"apikey-{key_id(hash_key(key))}" not in [s["metadata"]["name"] for s in legacy]
 
     def test_bad_input_is_refused(self, shared_kube: KubeHarness) -> None:
         tenant(shared_kube, "strict")

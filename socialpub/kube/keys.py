@@ -18,15 +18,14 @@ records were never cleaned up.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from socialpub.kube.client import AlreadyExists, KubeClient, NotFound
+from socialpub.kube.client import AlreadyExists, Conflict, KubeClient, NotFound
 from socialpub.kube.namespaces import ensure_namespace
 from socialpub.kube.resources import (
     LABEL_COMPONENT,
@@ -229,14 +228,64 @@ async def revoke_tenant_keys(
     return revoked
 
 
-def _older(created_at: str, tenant_created: Any) -> bool:
-    """Whether a key was made before its tenant (to the second: ``creationTimestamp``'s precision)."""
+def _older(secret_created: Any, tenant_created: Any) -> bool:
+    """Whether a key record's Secret was made before its tenant, both by the API server's
+    ``creationTimestamp`` (to the second, its precision; a tie is not "older").
+
+    Never the record's ``createdAt``: that is the clock of the machine that ran the CLI, which
+    may be off by minutes or more — behind, a valid key looked older than its tenant and was
+    revoked; ahead, a key of a deleted tenant looked newer than its successor and was bound to
+    it. Both times come from one clock here.
+    """
     try:
-        key_time = datetime.fromisoformat(created_at.replace("Z", "+00:00")).replace(microsecond=0)
+        key_time = datetime.fromisoformat(str(secret_created).replace("Z", "+00:00"))
         tenant_time = datetime.fromisoformat(str(tenant_created).replace("Z", "+00:00"))
     except ValueError:
         return False
     return key_time < tenant_time
+
+
+async def _move(
+    client: KubeClient,
+    secret: dict[str, Any],
+    where: str,
+    bound: Callable[[ApiKeyRecord, Mapping[str, Any]], Awaitable[ApiKeyRecord]],
+) -> bool:
+    """Move one legacy record into ``where``; returns whether it was a key record (and moved).
+
+    A run that crashed between its copy and its delete leaves both; a revocation made on the
+    legacy copy meanwhile (an older CLI still writes there) must not be lost, so when the copy
+    exists its ``revokedAt`` is merged in. The delete is conditional on the legacy record being
+    as read; if it changed (revoked just now), it is read again and merged again.
+    """
+    for _ in range(5):
+        record = ApiKeyRecord.from_secret(secret)
+        if record is None:
+            return False  # not a key record we understand: left alone (it cannot authenticate)
+        try:
+            await client.create(SECRETS, _manifest(await bound(record, secret)), where)
+        except AlreadyExists:  # moved by a run that stopped before deleting
+            if record.revoked_at:
+                copy = ApiKeyRecord.from_secret(await client.get(SECRETS, _secret_name(record.id), where))
+                if copy is not None and not copy.revoked_at:
+                    patch = {"data": {"revokedAt": _b64(record.revoked_at)}}
+                    await client.patch(SECRETS, _secret_name(record.id), patch, where)
+        meta = secret["metadata"]
+        try:
+            await client.delete(
+                SECRETS, meta["name"], LEGACY_NAMESPACE, resource_version=meta["resourceVersion"]
+            )
+            return True
+        except NotFound:
+            return True
+        except Conflict:  # changed since read (a revocation): merge what it says now
+            try:
+                secret = await client.get(SECRETS, meta["name"], LEGACY_NAMESPACE)
+            except NotFound:
+                return True
+    raise Conflict(
+        409, "Conflict", f"the key record {secret['metadata']['name']} kept changing while it was moved"
+    )
 
 
 async def migrate_keys(client: KubeClient, namespace: str | None = None) -> int:
@@ -259,11 +308,12 @@ async def migrate_keys(client: KubeClient, namespace: str | None = None) -> int:
                 tenants[name] = None
         return tenants[name]
 
-    async def bound(record: ApiKeyRecord) -> ApiKeyRecord:
+    async def bound(record: ApiKeyRecord, secret: Mapping[str, Any]) -> ApiKeyRecord:
         if record.tenant_uid:
             return record
         obj = await tenant(record.tenant)
-        if obj is None or _older(record.created_at, obj["metadata"].get("creationTimestamp")):
+        created = (secret.get("metadata") or {}).get("creationTimestamp")
+        if obj is None or _older(created, obj["metadata"].get("creationTimestamp")):
             return replace(record, revoked_at=record.revoked_at or _now())
         return replace(record, tenant_uid=str(obj["metadata"]["uid"]))
 
@@ -271,23 +321,14 @@ async def migrate_keys(client: KubeClient, namespace: str | None = None) -> int:
     if where != LEGACY_NAMESPACE:
         legacy, _ = await client.list(SECRETS, LEGACY_NAMESPACE, label_selector=API_KEY_SELECTOR)
         for secret in legacy:
-            record = ApiKeyRecord.from_secret(secret)
-            if record is None:
-                continue  # not a key record we understand: left alone (it cannot authenticate)
-            with contextlib.suppress(AlreadyExists):  # moved by a run that stopped before deleting
-                await client.create(SECRETS, _manifest(await bound(record)), where)
-            meta = secret["metadata"]
-            with contextlib.suppress(NotFound):
-                await client.delete(
-                    SECRETS, meta["name"], LEGACY_NAMESPACE, resource_version=meta["resourceVersion"]
-                )
-            changed += 1
+            if await _move(client, secret, where, bound):
+                changed += 1
     current, _ = await client.list(SECRETS, where, label_selector=API_KEY_SELECTOR)
     for secret in current:
         record = ApiKeyRecord.from_secret(secret)
         if record is None or record.tenant_uid or record.revoked_at:
             continue  # bound, or revoked (which needs no binding: it authenticates nothing)
-        fixed = await bound(record)
+        fixed = await bound(record, secret)
         patch = {
             "data": {k: v for k, v in _manifest(fixed)["data"].items() if k in ("tenantUid", "revokedAt")}
         }
