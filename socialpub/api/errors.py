@@ -26,6 +26,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "Gone",
     "NotFound",
     "ServiceUnavailable",
     "Unauthorized",
@@ -90,6 +91,13 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status_code = 409
     default_code = "conflict"
+
+
+class Gone(ApiError):
+    """410: what was asked for existed and was deleted (an idempotent create's post)."""
+
+    status_code = 410
+    default_code = "gone"
 
 
 class UnprocessableEntity(ApiError):

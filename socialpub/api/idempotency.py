@@ -20,6 +20,10 @@ any characters are safe. The protocol, after Stripe and the IETF draft:
   failure only expires the lease, and whoever takes the claim over *resumes* the same creation
   (reads the object by name, creates it only if absent, then its targets, then completes) —
   so every retry, after a failure at any step, converges on one and the same post.
+* **and then that it created it.** Once the object exists the holder stores ``created: true``.
+  A resumed creation that finds it recorded but the object gone knows the client deleted it
+  (after its first answer was lost or the record was left unfinished): it answers 410 and never
+  creates it again — a retry must not bring back what the client deleted.
 * **complete** by storing the status and body. A request that fails before recording a
   resource changed nothing, so the claim is deleted and a retry runs again.
 
@@ -56,6 +60,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "REPLAYED_HEADER",
     "Claim",
+    "Creation",
     "IdempotencyStore",
     "IdempotentRequest",
     "fingerprint",
@@ -133,6 +138,11 @@ class Claim:
     def resource(self) -> str | None:
         """The name this request's creation has recorded (set before anything is created)."""
         return self.data.get("resource") or None
+
+    @property
+    def created(self) -> bool:
+        """Whether the recorded resource was created (set once it exists)."""
+        return self.data.get("created") == "true"
 
 
 @dataclass(frozen=True)
@@ -302,6 +312,11 @@ class IdempotencyStore:
     async def renew(self, claim: Claim) -> None:
         await self._write(claim, {**claim.data, "leaseUntil": self._lease_until()})
 
+    async def record_created(self, claim: Claim) -> None:
+        """Store that the recorded resource now exists (a resume must not create it again)."""
+        if claim.data.get("created") != "true":
+            await self._write(claim, {**claim.data, "created": "true", "leaseUntil": self._lease_until()})
+
     async def record_resource(self, claim: Claim, resource: str) -> None:
         """Store the name this request will create, before it creates it."""
         await self._write(claim, {**claim.data, "resource": resource, "leaseUntil": self._lease_until()})
@@ -413,6 +428,20 @@ class IdempotencyStore:
         return removed
 
 
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Creation:
+    """What a create step of :meth:`IdempotentRequest.respond_create` is told and must tell."""
+
+    landed_before: bool
+    """An earlier attempt with this key created the object (it may have been deleted since)."""
+    landed: Callable[[], Awaitable[None]]
+    """To be awaited as soon as the object exists (before anything that belongs to it)."""
+
+
 @dataclass
 class IdempotentRequest:
     """One request's idempotency context (``key`` is ``None`` when the header was not sent)."""
@@ -446,19 +475,22 @@ class IdempotentRequest:
         self,
         status: int,
         reserve: Callable[[], Awaitable[str]],
-        create: Callable[[str], Awaitable[BaseModel]],
+        create: Callable[[str, Creation], Awaitable[BaseModel]],
     ) -> Response:
         """Create something exactly once per key, whatever fails and however often it is retried.
 
         ``reserve`` checks the request and picks the name to create (no writes but the id
-        counter); ``create(name)`` makes that object if it is absent, and whatever belongs to it,
-        and answers it — it must be safe to run again. The name is recorded in the claim before
-        ``create`` runs; a retry that takes the claim over calls ``create`` with the same name.
+        counter); ``create(name, creation)`` makes that object if it is absent, and whatever
+        belongs to it, and answers it — it must be safe to run again. The name is recorded in the
+        claim before ``create`` runs; a retry that takes the claim over calls ``create`` with the
+        same name. ``create`` calls ``creation.landed()`` as soon as the object exists; when
+        ``creation.landed_before`` it must not create the object again (if it is gone, the client
+        deleted it: answer that, e.g. 410).
         """
         if self.key is None:
-            return _json_response(
-                status, _json_bytes((await create(await reserve())).model_dump(mode="json"))
-            )
+            name = await reserve()
+            model = await create(name, Creation(landed_before=False, landed=_nothing))
+            return _json_response(status, _json_bytes(model.model_dump(mode="json")))
         outcome = await self._claim()
         if isinstance(outcome, Stored):
             return _json_response(outcome.status, outcome.body, replayed=True)
@@ -469,7 +501,11 @@ class IdempotentRequest:
             if name is None:
                 name = await reserve()
                 await self.store.record_resource(claim, name)
-            return await create(name)
+
+            async def landed() -> None:
+                await self.store.record_created(claim)
+
+            return await create(name, Creation(landed_before=claim.created, landed=landed))
 
         return await self._finish(claim, status, work)
 

@@ -28,6 +28,13 @@ _EXAMPLES: dict[int, tuple[str, str, str, Any]] = {
         "post 42 was changed since you read it; read it again and retry",
         {"updated_at": "2025-06-01T09:31:00.000000Z"},
     ),
+    410: (
+        "The post this Idempotency-Key created has been deleted since; it is not created again",
+        "post_deleted",
+        "post 42, which this Idempotency-Key created, has been deleted since; it is not created again. "
+        "Send a new Idempotency-Key to create a new post",
+        {"post_id": 42},
+    ),
     413: (
         "Request body over 1 MiB",
         "payload_too_large",

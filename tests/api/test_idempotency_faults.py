@@ -213,3 +213,35 @@ def test_a_holder_that_cannot_renew_stops_before_its_lease_ends(world: World, ku
     answers = _retry_until_created(client, _payload(account), "stuck")
     assert answers[-1].json()["data"]["post"]["id"] == int(reserved.removeprefix("post-"))
     assert [p["metadata"]["name"] for p in _objects(world, POSTS)] == [reserved]
+
+
+def test_a_retry_never_brings_back_a_post_the_client_deleted(world: World, kube_proxy: FaultProxy) -> None:
+    """Issue 9 review, item 12: the record could not be completed (the client still got its
+    201); the client deleted the post; a retry with the same key resumed the creation and made
+    the post again. The claim now records that the post was created, so the retry answers 410
+    ``post_deleted`` and nothing comes back."""
+    account = world.add_account("linkedin")
+    client = world.client()
+    method, fragment, body = STEPS["complete the record"]
+    rule = kube_proxy.add(_in(world.namespace(), method, fragment, body), "refuse", times=3)
+    first = client.post("/posts", json=_payload(account), headers={"Idempotency-Key": "deleted-later"})
+    assert first.status_code == 201, first.text
+    assert rule.hits == 3, "the record was completed after all"
+    kube_proxy.clear()
+    post_id = first.json()["data"]["post"]["id"]
+    assert client.delete(f"/posts/{post_id}").status_code == 204
+    wait_for(lambda: not _objects(world, POSTS), what="the post to be gone")
+
+    for _ in range(2):  # and again: the answer does not change
+        retry = client.post("/posts", json=_payload(account), headers={"Idempotency-Key": "deleted-later"})
+        assert retry.status_code == 410, retry.text
+        error = retry.json()["error"]
+        assert error["code"] == "post_deleted"
+        assert error["details"] == {"post_id": post_id}
+        assert "new Idempotency-Key" in error["message"]
+    assert _objects(world, POSTS) == []
+    assert _objects(world, TARGETS) == []
+    # A new key creates a new post, as the message says.
+    fresh = client.post("/posts", json=_payload(account), headers={"Idempotency-Key": "a-new-one"})
+    assert fresh.status_code == 201
+    assert fresh.json()["data"]["post"]["id"] != post_id

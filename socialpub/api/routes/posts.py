@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from socialpub.api.deps import AuthenticatedRoute, IdempotencyDep, Manager, Publisher, RuntimeDep, Viewer
+from socialpub.api.idempotency import Creation
 from socialpub.api.responses import errors, replayable
 from socialpub.api.schemas import (
     MAX_ACCOUNT_ID,
@@ -38,7 +39,7 @@ PostId = Annotated[
     status_code=201,
     response_model=PostResponse,
     summary="Create a post (as a draft)",
-    responses={**replayable(201), **errors(400, 401, 403, 409, 413, 415, 422, 503)},
+    responses={**replayable(201), **errors(400, 401, 403, 409, 410, 413, 415, 422, 503)},
 )
 async def create_post(
     payload: PostCreate, principal: Manager, runtime: RuntimeDep, idempotency: IdempotencyDep
@@ -48,14 +49,16 @@ async def create_post(
     Every target must be an active account of the key's tenant and mode, listed once, and the
     text each account gets (its `override_body`, else `body`) must fit its platform: LinkedIn
     3,000 characters, Facebook 63,206, Instagram 2,200 and at most 30 hashtags (and Instagram
-    needs an image). Send an `Idempotency-Key` to make retries safe.
+    needs an image). Send an `Idempotency-Key` to make retries safe. A retry whose first
+    request created a post that has been deleted since answers 410 `post_deleted`: the post is
+    not created again.
     """
 
     async def reserve() -> str:
         return await posts_service.reserve(runtime, principal, payload)
 
-    async def create(name: str) -> PostResponse:
-        post = await posts_service.create_named(runtime, principal, payload, name)
+    async def create(name: str, creation: Creation) -> PostResponse:
+        post = await posts_service.create_named(runtime, principal, payload, name, creation)
         return PostResponse(data=PostData(post=post))
 
     return await idempotency.respond_create(201, reserve, create)

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from socialpub.api.deps import Principal
-from socialpub.api.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
+from socialpub.api.errors import Conflict, Forbidden, Gone, NotFound, UnprocessableEntity
+from socialpub.api.idempotency import Creation
 from socialpub.api.runtime import Runtime
 from socialpub.api.schemas import (
     Post,
@@ -76,6 +77,19 @@ another replica) changed the post; only a real change of what the caller checked
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _deleted(post_id: int) -> Gone:
+    return Gone(
+        f"post {post_id}, which this Idempotency-Key created, has been deleted since; it is not "
+        "created again. Send a new Idempotency-Key to create a new post",
+        code="post_deleted",
+        details={"post_id": post_id},
+    )
 
 
 def _not_found(post_id: int) -> NotFound:
@@ -159,7 +173,10 @@ async def _delete_target(runtime: Runtime, namespace: str, name: str) -> None:
 
 async def create(runtime: Runtime, principal: Principal, payload: PostCreate) -> Post:
     """A new draft post (and its targets)."""
-    return await create_named(runtime, principal, payload, await reserve(runtime, principal, payload))
+    name = await reserve(runtime, principal, payload)
+    return await create_named(
+        runtime, principal, payload, name, Creation(landed_before=False, landed=_nothing)
+    )
 
 
 async def reserve(runtime: Runtime, principal: Principal, payload: PostCreate) -> str:
@@ -177,20 +194,35 @@ async def reserve(runtime: Runtime, principal: Principal, payload: PostCreate) -
     return post_name(await runtime.ids.next(principal.namespace, "posts"))
 
 
-async def create_named(runtime: Runtime, principal: Principal, payload: PostCreate, name: str) -> Post:
+async def create_named(
+    runtime: Runtime, principal: Principal, payload: PostCreate, name: str, creation: Creation
+) -> Post:
     """The post ``name`` as ``payload`` describes it, and its targets: created if absent, else
-    the one that exists (a retry resuming an interrupted create). Safe to run any number of times."""
+    the one that exists (a retry resuming an interrupted create). Safe to run any number of times.
+
+    If an earlier attempt already created it (``creation.landed_before``) and it is gone now,
+    the client deleted it: 410 ``post_deleted``, and it is not created again.
+    """
     post_id = int(name.rpartition("-")[2])
     if post_name(post_id) != name:
         raise ValueError(f"not a post name: {name!r}")
     now = _now()
-    manifest = post_manifest(
-        post_id, body=payload.body, media=payload.media, targets=payload.targets, now=now
-    )
-    try:
-        created = await runtime.client.create(POSTS, manifest, principal.namespace)
-    except AlreadyExists:
-        created = await runtime.client.get(POSTS, name, principal.namespace)
+    if creation.landed_before:
+        try:
+            created = await runtime.client.get(POSTS, name, principal.namespace)
+        except KubeNotFound:
+            raise _deleted(post_id) from None
+        if is_deleting(created):
+            raise _deleted(post_id)
+    else:
+        manifest = post_manifest(
+            post_id, body=payload.body, media=payload.media, targets=payload.targets, now=now
+        )
+        try:
+            created = await runtime.client.create(POSTS, manifest, principal.namespace)
+        except AlreadyExists:
+            created = await runtime.client.get(POSTS, name, principal.namespace)
+        await creation.landed()
     runtime.posts.observe(created)
     await _ensure_targets(runtime, created)
     return post_from_object(created, now)
