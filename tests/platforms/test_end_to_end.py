@@ -217,3 +217,65 @@ def _by_text(posts: list[dict[str, Any]], field: str) -> dict[str, list[dict[str
     for post in posts:
         out.setdefault(str(post.get(field) or ""), []).append(post)
     return out
+
+
+LATE = 4
+COMMIT_DELAY = 3.0
+
+
+def test_creates_that_land_seconds_after_their_answer_was_lost_are_published_once(
+    kube: KubeHarness, fakes: Fakes, tmp_path: Path
+) -> None:
+    """Issue 9 review, P1: every create's (and media_publish's) answer is lost, and the platform
+    commits it seconds *later*. A retry that looked right away would miss it and send again; the
+    adapters call the failure ambiguous, so the operator waits out the claim's lease (8 s call
+    budget + settle here) before it looks, finds each post, and never sends twice."""
+    fakes.linkedin.refuse_duplicates = False  # a LinkedIn that would post the duplicate
+    client = KubeClient.from_config(str(kube.kubeconfig))
+    operator = OperatorProcess(kube.kubeconfig, tmp_path / "operator.log", **operator_env(fakes))
+    try:
+        operator.start()
+        world = LiveWorld.create_live(kube, client, fakes)
+        for fake, path in (
+            (fakes.linkedin, "^/rest/posts$"),
+            (fakes.facebook, "/feed$"),
+            (fakes.instagram, "/media_publish$"),
+        ):
+            fake.inject("POST", path, Fault(kind="commit_later", delay=COMMIT_DELAY, times=LATE))
+        accounts = [world.accounts[p] for p in Platform]
+        names = {
+            driver(world).create_post(
+                body=f"Landed late {i}", account_ids=accounts, media=[jpeg_of(fakes, i)]
+            ): i
+            for i in range(LATE)
+        }
+        for name in names:
+            world.wait_settled(name, timeout=90)
+        for fake in (fakes.linkedin, fakes.facebook, fakes.instagram):
+            fake.settle()  # every held-back create has landed: count them all
+
+        li_author = f"urn:li:organization:{EXTERNAL_IDS[Platform.LINKEDIN]}"
+        stored = {
+            Platform.LINKEDIN: _by_text(fakes.linkedin.posts_by(li_author), "visible"),
+            Platform.FACEBOOK: _by_text(fakes.facebook.posts_of(EXTERNAL_IDS[Platform.FACEBOOK]), "message"),
+            Platform.INSTAGRAM: _by_text(
+                fakes.instagram.media_of(EXTERNAL_IDS[Platform.INSTAGRAM]), "caption"
+            ),
+        }
+        for name, i in names.items():
+            text = f"Landed late {i}"
+            for platform in Platform:
+                landed = stored[platform].get(text, [])
+                assert len(landed) == 1, f"{text} on {platform.value} {len(landed)} times"
+                status = world.target_status(name, platform)
+                assert (status["state"], status["externalPostId"]) == ("published", landed[0]["id"])
+                assert status["attempts"] <= 2, status
+        assert len(fakes.linkedin.seen("POST", "^/rest/posts$")) == LATE, "none sent twice"
+        assert len(fakes.instagram.seen("POST", "/media_publish$")) == LATE, "none published twice"
+    finally:
+        operator.stop()
+        kube.call(client.aclose())
+
+
+def jpeg_of(fakes: Fakes, i: int) -> dict[str, str]:
+    return {"url": fakes.media.jpeg(f"late{i}"), "alt": ""}
