@@ -526,20 +526,17 @@ class Engine:
         return complete
 
     async def _create_target(self, post: dict[str, Any], target_name: str, spec: dict[str, Any]) -> bool:
-        """Create one of the post's targets; ``False`` if its name is still taken by a target of an
-        older post of the same name (that one is deleted: its post is gone)."""
+        """Create one of the post's targets; ``False`` if its name is still taken by a target that
+        is not this post's (an older post's of the same name, deleted — its targets lingering or
+        orphaned — or one applied by hand without an owner): that one is deleted, since before the
+        release the post's targets are the operator's to keep, and the post is looked at again."""
         meta = post["metadata"]
         body = target_manifest(post, int(spec["accountId"]), spec.get("overrideBody"))
         try:
             created = await self.client.create(TARGETS, body, meta["namespace"])
         except AlreadyExists:
             created = await self.client.get(TARGETS, target_name, meta["namespace"])
-            owner = _owner_uid(created)
-            if owner is None:
-                # Applied by hand without an owner: it becomes the post's (and goes with it).
-                adopt = {"metadata": {"ownerReferences": body["metadata"]["ownerReferences"]}}
-                created = await self.client.patch(TARGETS, target_name, adopt, meta["namespace"])
-            elif owner != str(meta.get("uid")):
+            if not _owned_by(created, post):
                 with contextlib.suppress(NotFound, Conflict):
                     await self.client.delete(
                         TARGETS,

@@ -129,6 +129,27 @@ def test_retry_after_is_a_floor_on_the_delay() -> None:
     assert parse_time(status["nextAttemptAt"]) == pytest.approx(NOW + 900)
 
 
+def test_an_ambiguous_failure_is_not_retried_before_the_attempts_lease() -> None:
+    """The failed call may still be committed by the platform until the claim's ``leaseUntil``: a
+    retry (and its lookup) before then could miss it and send again (full jitter can be ~0 s)."""
+    lease_until = NOW + 150
+    for seed in range(50):
+        status = failure_status(
+            attempts_before=0,
+            classification="transient",
+            code="linkedin_timeout",
+            message="read timed out",
+            now=NOW,
+            base=30,
+            rng=random.Random(seed),
+            not_before=lease_until,
+        )
+        assert status["state"] == "failed"
+        assert parse_time(status["nextAttemptAt"]) >= lease_until
+    later = _failure(3, not_before=NOW + 1)  # a backoff longer than the lease is kept
+    assert parse_time(later["nextAttemptAt"]) >= NOW + 1
+
+
 def test_a_long_error_message_is_truncated() -> None:
     status = failure_status(
         attempts_before=0,
@@ -182,6 +203,36 @@ def test_an_unexpired_claim_is_never_resolved_however_often_it_is_looked_at() ->
     for now in (NOW, NOW + 30, NOW + 89.999):
         assert plan_target(status, released=True, in_flight=False, now=now).action == "wait"
     assert plan_target(status, released=True, in_flight=False, now=NOW + 90).action == "resolve"
+
+
+def test_a_claim_made_elsewhere_waits_its_whole_duration_on_our_own_clock() -> None:
+    """``leaseUntil`` is the claimer's wall clock: with ours 60 s ahead it has "passed" at once,
+    but a claim first seen now is not resolved before its own duration (budget + settle) has run
+    on this process's monotonic clock."""
+    claim = {
+        "state": "publishing",
+        "claimedBy": "other-operator",
+        "lastAttemptAt": format_time(NOW - 60),
+        "leaseUntil": format_time(NOW - 60 + 150),
+    }
+    skewed_now = NOW + 100  # our wall clock: past leaseUntil already
+    assert plan_target(claim, released=True, in_flight=False, now=skewed_now).action == "resolve"
+    assert decisions.resolve_delay(claim, identity="me", first_seen=None, now_monotonic=5.0) == 150
+    assert decisions.resolve_delay(claim, identity="me", first_seen=5.0, now_monotonic=5.0) == 150
+    assert decisions.resolve_delay(claim, identity="me", first_seen=5.0, now_monotonic=100.0) == 55
+    assert decisions.resolve_delay(claim, identity="me", first_seen=5.0, now_monotonic=155.0) == 0
+    # Our own claims (same clock) and claims from before leaseUntil existed wait for nothing more.
+    assert decisions.resolve_delay(claim, identity="other-operator", first_seen=None, now_monotonic=0) == 0
+    legacy = {"state": "publishing", "lastAttemptAt": format_time(NOW)}
+    assert decisions.resolve_delay(legacy, identity="me", first_seen=None, now_monotonic=0) == 0
+
+
+def test_the_call_budget_is_what_the_claim_write_left_of_the_lease() -> None:
+    """Measured after the claim write returns: a slow write shortens the call, not the settle margin."""
+    lease_until = claim_until(claimed_at=NOW, call_seconds=120, settle_seconds=30)
+    assert decisions.call_budget(lease_until=lease_until, settle_seconds=30, now=NOW) == 120
+    assert decisions.call_budget(lease_until=lease_until, settle_seconds=30, now=NOW + 50) == 70
+    assert decisions.call_budget(lease_until=lease_until, settle_seconds=30, now=NOW + 130) == -10
 
 
 def test_a_claim_covers_the_worst_case_call_and_a_settle_margin() -> None:

@@ -1,0 +1,278 @@
+"""The engine's delivery rules against a platform whose answers we control, on the real embedded
+Kubernetes API: an ambiguous failure whose create the platform commits a moment later, a lookup
+that fails for good, a namespace without a tenant while an attempt was interrupted, a lost Lease.
+
+The engine runs in-process (the real :class:`Engine`, its work queue and timer) on the embedded
+API's loop; only the platform is faked, by :class:`LaggingPlatform` below, which follows the
+adapter contract (``socialpub.platforms.base``) the way the platforms behave: a create may be
+committed after its answer was lost, and a lookup shows a post only once it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from socialpub.kube.client import KubeClient
+from socialpub.kube.resources import POSTS, TARGETS
+from socialpub.models.keys import Mode
+from socialpub.models.platforms import Platform
+from socialpub.operator import decisions
+from socialpub.operator.engine import Engine
+from socialpub.operator.settings import OperatorSettings
+from socialpub.platforms.base import PermanentError, Published, PublishRequest, TransientError
+from tests.kube_harness import KubeHarness
+from tests.operator.scenarios import KubeDriver, World
+
+
+@dataclass
+class LaggingPlatform:
+    """A platform where a create whose answer is lost is committed ``commit_delay`` seconds later
+    (and only then shows in lookups). Adapters look up before re-sending an unconfirmed attempt."""
+
+    commit_delay: float = 0.5
+    lost_answers: int = 0
+    """How many creates answer with a dropped connection (ambiguous) before one answers."""
+    lookup_error: Exception | None = None
+    posts: list[tuple[str, float]] = field(default_factory=list)
+    """(nonce, visible from) of every post stored."""
+    creates: int = 0
+
+    def _visible(self, nonce: str) -> Published | None:
+        now = time.monotonic()
+        for i, (stored, since) in enumerate(self.posts):
+            if stored == nonce and since <= now:
+                return Published(f"post-{i}", f"https://platform.example/post-{i}")
+        return None
+
+    async def publish(self, request: PublishRequest) -> Published:
+        if request.platform_state.get("unconfirmedSince"):
+            found = self._visible(request.nonce)
+            if found is not None:
+                return found
+        self.creates += 1
+        if self.lost_answers > 0:
+            self.lost_answers -= 1
+            self.posts.append((request.nonce, time.monotonic() + self.commit_delay))
+            await request.checkpoint({"unconfirmedSince": decisions.format_time(request.started_at)})
+            raise TransientError("connection reset after the create was sent", code="reset", ambiguous=True)
+        self.posts.append((request.nonce, time.monotonic()))
+        return Published(
+            f"post-{len(self.posts) - 1}", f"https://platform.example/post-{len(self.posts) - 1}"
+        )
+
+    async def find_published(self, request: PublishRequest) -> Published | None:
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        return self._visible(request.nonce)
+
+
+def _settings(**overrides: Any) -> OperatorSettings:
+    base = {"retry_base_seconds": 0.05, "claim_settle_seconds": 1.0, "sandbox_delay_seconds": 0.05}
+    return OperatorSettings(**{**base, **overrides})
+
+
+async def _until(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+async def _target(client: KubeClient, world: World, name: str) -> dict[str, Any]:
+    items, _ = await client.list(TARGETS, world.namespace)
+    return next(t for t in items if t["spec"]["postName"] == name)
+
+
+def _engine(
+    client: KubeClient,
+    platform: LaggingPlatform,
+    *,
+    mode: Mode | None = Mode.LIVE,
+    lease_valid: Callable[[], bool] | None = None,
+    **settings: Any,
+) -> Engine:
+    async def namespace_mode(namespace: str) -> Mode | None:
+        return mode
+
+    kwargs: dict[str, Any] = {"lease_valid": lease_valid} if lease_valid is not None else {}
+    return Engine(
+        client,
+        _settings(**settings),
+        live_adapter=lambda account: platform,
+        namespace_mode=namespace_mode,
+        identity="engine-under-test",
+        call_seconds=lambda platform: 1.0,
+        **kwargs,
+    )
+
+
+def test_a_lost_answer_is_not_retried_before_the_platform_could_have_committed_it(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    """Attempt 1's create is answered with a reset but committed 0.5 s later. A retry after the
+    usual backoff (here up to 0.05 s) would look, find nothing yet, and send again: two posts.
+    The retry waits for the attempt's leaseUntil (call budget + settle), then finds the post."""
+    world = World.create(kube, own_client, "lag")
+    name = KubeDriver(world).create_post(body="Once", account_ids=[world.accounts[Platform.LINKEDIN]])
+    platform = LaggingPlatform(commit_delay=0.5, lost_answers=1)
+
+    async def run() -> dict[str, Any]:
+        engine = _engine(own_client, platform)
+        await engine.start()
+        try:
+            return dict(
+                await _until(
+                    lambda: _settled(own_client, world, name, ("published", "dead", "unknown")), timeout=20
+                )
+            )
+        finally:
+            await engine.stop(grace=0)
+
+    status = kube.call(run(), timeout=40)
+    assert len(platform.posts) == 1, f"the platform holds {len(platform.posts)} posts"
+    assert platform.creates == 1
+    assert (status["state"], status["attempts"], status["externalPostId"]) == ("published", 2, "post-0")
+
+
+def test_the_fifth_ambiguous_failure_is_looked_up_before_anything_is_concluded(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    """Every attempt's answer is lost but the last one commits: it is found, not dead-lettered."""
+    world = World.create(kube, own_client, "last")
+    name = KubeDriver(world).create_post(body="Fifth", account_ids=[world.accounts[Platform.FACEBOOK]])
+    platform = LaggingPlatform(commit_delay=10_000, lost_answers=5)
+
+    async def run() -> dict[str, Any]:
+        engine = _engine(own_client, platform, claim_settle_seconds=0.2)
+        await engine.start()
+        try:
+            await _until(lambda: _creates(platform, 5), timeout=30)
+            platform.posts[-1] = (platform.posts[-1][0], time.monotonic())  # the fifth one landed
+            return dict(
+                await _until(
+                    lambda: _settled(own_client, world, name, ("published", "dead", "unknown")), timeout=20
+                )
+            )
+        finally:
+            await engine.stop(grace=0)
+
+    status = kube.call(run(), timeout=60)
+    assert (status["state"], status["attempts"]) == ("published", 5)
+    assert status["externalPostId"] == "post-4"
+
+
+def test_a_lookup_that_fails_for_good_after_an_interruption_is_unknown_not_dead(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    world = World.create(kube, own_client, "nolook")
+    name = KubeDriver(world).create_post(body="Maybe out", account_ids=[world.accounts[Platform.LINKEDIN]])
+    platform = LaggingPlatform(lookup_error=PermanentError("listing refused", code="listing_refused"))
+
+    async def run() -> dict[str, Any]:
+        await _interrupted_claim(own_client, world, name)
+        engine = _engine(own_client, platform)
+        await engine.start()
+        try:
+            return dict(
+                await _until(lambda: _settled(own_client, world, name, ("dead", "unknown", "failed")))
+            )
+        finally:
+            await engine.stop(grace=0)
+
+    status = kube.call(run(), timeout=40)
+    assert status["state"] == "unknown"
+    assert status["lastError"]["class"] == "unknown"
+    assert platform.creates == 0
+
+
+def test_an_interrupted_attempt_in_a_namespace_without_a_tenant_is_never_ended_unasked(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    world = World.create(kube, own_client, "nomode")
+    name = KubeDriver(world).create_post(body="Maybe out", account_ids=[world.accounts[Platform.LINKEDIN]])
+    platform = LaggingPlatform()
+
+    async def run() -> dict[str, Any]:
+        await _interrupted_claim(own_client, world, name)
+        engine = _engine(own_client, platform, mode=None)
+        await engine.start()
+        try:
+            # Long past the claim's lease (and its duration on our clock): it would have been resolved.
+            await _until(lambda: _never(), timeout=2.0)
+            return (await _target(own_client, world, name)).get("status") or {}
+        finally:
+            await engine.stop(grace=0)
+
+    status = kube.call(run(), timeout=40)
+    assert status["state"] == "publishing"
+    assert status["claimedBy"] == "crashed-operator"
+    assert platform.creates == 0
+
+
+def test_no_claim_is_made_once_the_lease_deadline_has_passed(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    world = World.create(kube, own_client, "nolease")
+    name = KubeDriver(world).create_post(body="Not mine", account_ids=[world.accounts[Platform.LINKEDIN]])
+    platform = LaggingPlatform()
+
+    async def run() -> dict[str, Any]:
+        engine = _engine(own_client, platform, lease_valid=lambda: False)
+        await engine.start()
+        try:
+            await _until(lambda: _never(), timeout=1.5)  # long enough to have claimed and published
+            return (await _target(own_client, world, name)).get("status") or {}
+        finally:
+            await engine.stop(grace=0)
+
+    status = kube.call(run(), timeout=30)
+    assert status.get("state") in (None, "pending"), "nothing is written without the Lease"
+    assert not status.get("claimedBy")
+    assert platform.creates == 0
+
+
+# Helpers.
+
+
+async def _never() -> bool:
+    return False
+
+
+async def _creates(platform: LaggingPlatform, count: int) -> bool:
+    return platform.creates >= count
+
+
+async def _settled(
+    client: KubeClient, world: World, name: str, states: tuple[str, ...]
+) -> dict[str, Any] | None:
+    status = (await _target(client, world, name)).get("status") or {}
+    return status if status.get("state") in states else None
+
+
+async def _interrupted_claim(client: KubeClient, world: World, name: str) -> None:
+    """The post released and its target claimed by an operator that died mid-call (lease passed)."""
+    post = await client.get(POSTS, name, world.namespace)
+    target = await _target(client, world, name)
+    record = {"name": target["metadata"]["name"], "uid": target["metadata"]["uid"]}
+    record["accountId"] = target["spec"]["accountId"]
+    now = time.time()
+    release = {"publishStartedAt": decisions.format_time(now - 5), "releasedGeneration": 1}
+    release["releasedTargets"] = [record]
+    await client.patch(POSTS, name, {"status": release}, world.namespace, subresource="status")
+    claim = {
+        "state": "publishing",
+        "attempts": 0,
+        "content": {"text": post["spec"]["body"], "media": []},
+        "lastAttemptAt": decisions.format_time(now - 1.3),
+        "leaseUntil": decisions.format_time(now - 1.0),
+        "claimedBy": "crashed-operator",
+    }
+    await client.patch(
+        TARGETS, target["metadata"]["name"], {"status": claim}, world.namespace, subresource="status"
+    )
