@@ -11,19 +11,29 @@ committed after its answer was lost, and a lookup shows a post only once it is c
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from socialpub.kube.client import KubeClient
+import aiohttp
+from aiohttp import web
+
+from socialpub.kube.client import KubeClient, load_connection
 from socialpub.kube.resources import POSTS, TARGETS
 from socialpub.models.keys import Mode
 from socialpub.models.platforms import Platform
 from socialpub.operator import decisions
 from socialpub.operator.engine import Engine
 from socialpub.operator.settings import OperatorSettings
-from socialpub.platforms.base import PermanentError, Published, PublishRequest, TransientError
+from socialpub.platforms.base import (
+    OutcomeUnknown,
+    PermanentError,
+    Published,
+    PublishRequest,
+    TransientError,
+)
 from tests.kube_harness import KubeHarness
 from tests.operator.scenarios import KubeDriver, World
 
@@ -235,6 +245,86 @@ def test_no_claim_is_made_once_the_lease_deadline_has_passed(
     assert status.get("state") in (None, "pending"), "nothing is written without the Lease"
     assert not status.get("claimedBy")
     assert platform.creates == 0
+
+
+def test_a_published_result_is_kept_when_recording_it_fails_for_a_moment(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    """The platform published (the id is in hand) but the API server answers the record with 503
+    twice. The result is written again until it is stored — not dropped for a lookup after
+    leaseUntil, which for some accounts (LinkedIn members) can only answer "unknown"."""
+    world = World.create(kube, own_client, "keep")
+    name = KubeDriver(world).create_post(body="Keep me", account_ids=[world.accounts[Platform.LINKEDIN]])
+    platform = LaggingPlatform(lookup_error=OutcomeUnknown("member posts cannot be listed"))
+
+    async def run() -> tuple[dict[str, Any], int]:
+        conn = load_connection(str(kube.kubeconfig))
+        trust = ssl.create_default_context(cafile=conn.ca_path) if conn.ca_path else None
+        async with FlakyApiServer(conn.server, failures=2, ssl_context=trust) as flaky:
+            headers = {"Authorization": f"Bearer {conn.token}"} if conn.token else {}
+            client = KubeClient(flaky.url, headers=headers)
+            engine = _engine(client, platform)
+            await engine.start()
+            try:
+                states = ("published", "dead", "unknown")
+                status = dict(await _until(lambda: _settled(own_client, world, name, states), timeout=20))
+                return status, flaky.failed
+            finally:
+                await engine.stop(grace=0)
+                await client.aclose()
+
+    status, failed = kube.call(run(), timeout=40)
+    assert (status["state"], status.get("externalPostId")) == ("published", "post-0")
+    assert (status["attempts"], platform.creates, failed) == (1, 1, 2)
+
+
+class FlakyApiServer:
+    """A pass-through to the API server that answers 503 to the first ``failures`` writes of a
+    ``published`` target status (the network or the API server failing for a moment)."""
+
+    def __init__(self, upstream: str, *, failures: int, ssl_context: ssl.SSLContext | None) -> None:
+        self.upstream = upstream.rstrip("/")
+        self._ssl = ssl_context
+        self.failures = failures
+        self.failed = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> FlakyApiServer:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl or True))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None
+        assert self._runner is not None
+        await self._session.close()
+        await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        assert self._session is not None
+        body = await request.read()
+        recording = request.method == "PATCH" and "/socialtargets/" in request.path
+        if recording and b'"state": "published"' in body and self.failed < self.failures:
+            self.failed += 1
+            return web.json_response(
+                {"kind": "Status", "code": 503, "reason": "ServiceUnavailable"}, status=503
+            )
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, data=body or None, headers=headers
+        ) as answer:
+            payload = await answer.read()
+            content_type = answer.headers.get("Content-Type", "application/json")
+            return web.Response(body=payload, status=answer.status, headers={"Content-Type": content_type})
 
 
 # Helpers.
