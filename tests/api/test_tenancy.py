@@ -74,7 +74,6 @@ def _delete_and_recreate_by_kubectl(world: World) -> str:
 
     async def run(client: KubeClient) -> str:
         await delete_tenant(client, world.name)
-        old = await client.get(NAMESPACES, world.namespace(Mode.LIVE))
         obj = await client.create(
             TENANTS,
             {
@@ -88,7 +87,6 @@ def _delete_and_recreate_by_kubectl(world: World) -> str:
                 },
             },
         )
-        assert old["metadata"]["labels"][LABEL_TENANT_UID] != obj["metadata"]["uid"]
         return str(obj["metadata"]["uid"])
 
     return kube_do(world.kube, run)
@@ -98,7 +96,7 @@ def test_a_tenant_made_again_does_not_inherit_the_old_namespaces(world: World) -
     world.new_key(Mode.LIVE)
     account = world.add_account(mode=Mode.LIVE, display_name="Old Co")
     world.create_post(world.client(Mode.LIVE), [account])
-    _delete_and_recreate_by_kubectl(world)
+    new_uid = _delete_and_recreate_by_kubectl(world)
 
     key = world.new_key(Mode.LIVE, {Scope.VIEW, Scope.MANAGE}, wait=False)
     wait_for(lambda: _get(world, key, "/accounts")[0] == 503, what="the new tenant's key to be known")
@@ -106,6 +104,8 @@ def test_a_tenant_made_again_does_not_inherit_the_old_namespaces(world: World) -
     assert body["error"]["code"] == "tenant_not_ready"
     assert "made for another tenant" in body["error"]["message"]
     assert _get(world, key, "/posts")[0] == 503
+    stamp = kube_do(world.kube, lambda c: c.get(NAMESPACES, world.namespace(Mode.LIVE)))["metadata"]["labels"]
+    assert stamp[LABEL_TENANT_UID] != new_uid  # still the old tenant's
 
     # The CLI's way refuses too, and says what adopting would hand over.
     with pytest.raises(NamespaceTaken) as taken:
