@@ -11,12 +11,17 @@ The delivery protocol, per target (each independent and concurrent):
 1. **Release**: when its post is due, the post's status records ``publishStartedAt`` and the
    released generation, and each target's status gets the frozen content and ``pending``.
 2. **Claim**: ``publishing`` is written (conditional on the resourceVersion) *before* the
-   platform is called.
-3. **Record**: ``published`` (with the external id) or ``failed``/``dead`` after the call.
+   platform is called, with ``claimedBy`` and ``leaseUntil``; the call gets what the claim write
+   left of the budget, and no claim or call is made once the Lease is past its deadline.
+3. **Record**: ``published`` (with the external id, written again until stored) or
+   ``failed``/``dead`` after the call — fenced on our claim. An ambiguous failure (the platform
+   may still commit the call) is not retried before ``leaseUntil``.
 4. **Resolve**: a target found ``publishing`` that this process is not working on was
-   interrupted; once the claim's ``leaseUntil`` has passed (the attempt can no longer land), the
+   interrupted; once the claim's ``leaseUntil`` has passed (the attempt can no longer land) —
+   and, for another operator's claim, its whole duration on this process's monotonic clock — the
    adapter is asked whether that attempt landed before anything is retried. An adapter that
-   cannot tell makes it ``unknown``: never re-sent, left to a person.
+   cannot tell, a lookup that fails for good, or an account that is gone makes it ``unknown``:
+   never re-sent, never dead-lettered unasked, left to a person.
 
 A released post's set of targets is fixed (``status.releasedTargets``): a SocialTarget that
 appears later (re-added, recreated, applied by hand) is never published, and a released one that
