@@ -186,7 +186,7 @@ class InstagramAdapter:
             )
         container = str(request.platform_state.get(CONTAINER_ID) or "") or None
         if container is not None:
-            status = await self._saved_status(container, token)
+            status = await self._saved_status(request, container, token)
             if status == "PUBLISHED":
                 return await self._landed(request, container, token)
             if status not in ("FINISHED", "IN_PROGRESS"):
@@ -222,14 +222,14 @@ class InstagramAdapter:
             )
         return Published(media_id, await self._permalink(token, media_id))
 
-    async def _saved_status(self, container: str, token: str) -> str:
+    async def _saved_status(self, request: PublishRequest, container: str, token: str) -> str:
         """The status of the container saved by an earlier attempt. That attempt may have called
         media_publish, so a read refused for good (Graph code 100) cannot tell "not published":
         :class:`OutcomeUnknown`, never a dead-letter."""
         try:
             status, _ = await self._status(container, token)
         except PublishError as exc:
-            wrapped = lookup_failed_after_unknown(exc, time.time())
+            wrapped = lookup_failed_after_unknown(exc, _container_since(request))
             if wrapped is exc:
                 raise
             raise wrapped from exc
@@ -238,14 +238,21 @@ class InstagramAdapter:
     async def _landed(self, request: PublishRequest, container: str, token: str) -> Published:
         """The saved container is ``PUBLISHED``: the post is live. Its media id is looked up; until
         the account's media list shows it (it lags behind publishing, and Instagram may change the
-        caption we match on), publishing is :class:`Deferred` — no attempt is spent, as none could
-        fail it — for at most ``instagram_unlisted_wait_seconds`` from the first time it was seen
-        so. Past that the post is live with an id nobody can learn (the container does not name
-        its media): :class:`OutcomeUnknown`, for a person to settle. Never dead, never re-sent."""
+        caption we match on; or the list cannot be read just now), publishing is :class:`Deferred`
+        — no attempt is spent, as none could fail it — for at most
+        ``instagram_unlisted_wait_seconds`` from the first time it was seen so. Past that the post
+        is live with an id nobody can learn (the container does not name its media):
+        :class:`OutcomeUnknown`, for a person to settle. Never dead, never re-sent."""
+        lookup_failed = ""
         try:
             found = await self._find_media(token, request.account_external_id, request)
+        except Deferred:
+            raise
+        except TransientError as exc:
+            # The post is live: a lookup that failed for now must not spend an attempt either.
+            found, lookup_failed = None, f" ({exc.message})"
         except PublishError as exc:
-            wrapped = lookup_failed_after_unknown(exc, time.time())
+            wrapped = lookup_failed_after_unknown(exc, _container_since(request))
             if wrapped is exc:
                 raise
             raise wrapped from exc
@@ -259,8 +266,8 @@ class InstagramAdapter:
         left = first + self._settings.instagram_unlisted_wait_seconds - now
         if left > 0:
             raise Deferred(
-                f"instagram: container {container} is published but its media is not listed yet; "
-                f"looking again (for {left:.0f}s more)",
+                f"instagram: container {container} is published but its media is not listed yet"
+                f"{lookup_failed}; looking again (for {left:.0f}s more)",
                 code="instagram_published_unlisted",
                 retry_after=max(0.0, min(self._settings.instagram_unlisted_retry_seconds, left)),
             )
@@ -404,7 +411,7 @@ class InstagramAdapter:
         container = request.platform_state.get(CONTAINER_ID)
         if not container:
             return None  # the container id is saved before media_publish: none means nothing was published
-        if await self._saved_status(str(container), token) != "PUBLISHED":
+        if await self._saved_status(request, str(container), token) != "PUBLISHED":
             return None
         return await self._landed(request, str(container), token)
 
@@ -412,7 +419,7 @@ class InstagramAdapter:
         """Our media among the account's media since the container was made (less the clock-skew
         margin), newest first, following ``paging.next``; :class:`LookupTooDeep` if the page limit
         comes first."""
-        since = parse_time(request.platform_state.get(CONTAINER_CREATED_AT)) or request.started_at
+        since = _container_since(request)
         earliest = since - self._settings.lookup_clock_skew_seconds
         params: dict[str, Any] = {
             "fields": "id,caption,timestamp,permalink",
@@ -445,3 +452,8 @@ class InstagramAdapter:
             params = {k: v for k, v in next_url.params.items() if k != "access_token"}
             url = str(next_url.copy_with(query=None))
         raise LookupTooDeep("instagram", self._settings.lookup_max_pages, since)
+
+
+def _container_since(request: PublishRequest) -> float:
+    """When the saved container was made (the earliest its media can have been published)."""
+    return parse_time(request.platform_state.get(CONTAINER_CREATED_AT)) or request.started_at

@@ -458,3 +458,19 @@ async def test_a_lookup_refused_for_good_after_a_publish_is_unknown_not_dead(
     with pytest.raises(OutcomeUnknown):
         await adapters.instagram.find_published(again(req, saved))
     assert len(fakes.instagram.seen("POST", "/media_publish$")) == 1
+
+
+async def test_a_published_container_whose_media_list_fails_for_now_spends_no_attempt(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
+    req, saved = ig(fakes, "Live, list down")
+    with pytest.raises(TransientError):
+        await adapters.instagram.publish(req)
+    down = Fault(status=500, body=graph_error_body(2, "Service temporarily unavailable", transient=True))
+    fakes.instagram.inject("GET", f"/{USER}/media$", down)
+    with pytest.raises(Deferred) as caught:
+        await adapters.instagram.publish(again(req, saved))
+    assert caught.value.code == "instagram_published_unlisted"
+    published = await adapters.instagram.publish(again(req, saved))
+    assert published.external_id == fakes.instagram.media[0]["id"]
