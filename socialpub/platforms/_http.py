@@ -19,6 +19,7 @@ import certifi
 import httpx
 
 from socialpub.platforms.base import (
+    Deferred,
     OutcomeUnknown,
     PermanentError,
     PublishError,
@@ -266,10 +267,19 @@ async def unconfirmed_create(request: PublishRequest, error: TransientError) -> 
 
 
 def lookup_failed_after_unknown(error: PublishError, earlier: float | None) -> PublishError:
-    """A "did it land?" lookup that failed for good (a retired API version, a listing refused 400/
-    404, Graph code 100) cannot say "not published". After a create whose outcome is unknown
-    (``earlier``) it means *unknown*, never dead: a person decides. Other failures pass through."""
-    if earlier is None or not isinstance(error, PermanentError):
+    """A "did it land?" lookup that failed cannot say "not published". After a create whose outcome
+    is unknown (``earlier``): failed for good (a retired API version, a listing refused 400/404,
+    Graph code 100) it means *unknown*, never dead — a person decides; failed for now (a 5xx, a
+    timeout) it is retried as an ambiguous failure, so five of them in a row never dead-letter a
+    post that may be live. Other failures, and any without an unknown outcome, pass through."""
+    if earlier is None:
+        return error
+    if isinstance(error, TransientError) and not isinstance(error, Deferred):
+        # Failing for now: retried, but as ambiguous, so the operator's last attempt is resolved
+        # (published, dead only if not found, unknown) rather than dead-lettered blind.
+        error.ambiguous = True
+        return error
+    if not isinstance(error, PermanentError):
         return error
     return OutcomeUnknown(
         f"{error.message} (while checking whether an earlier attempt, begun "

@@ -398,3 +398,19 @@ async def test_a_duplicate_refusal_of_an_unlisted_late_commit_is_unknown_not_dea
         await adapters.facebook.publish(again(req, saved))
     assert caught.value.code == "facebook_duplicate_unconfirmed"
     assert len(fakes.facebook.posts) == 1
+
+
+async def test_a_lookup_failing_for_now_after_an_unknown_outcome_is_ambiguous(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """Retried, but never dead-lettered blind after five of them: the earlier create may be live."""
+    fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
+    req, saved = fb(fakes, "Landed, then the listing was down")
+    with pytest.raises(TransientError):
+        await adapters.facebook.publish(req)
+    down = Fault(status=500, body=graph_error_body(2, "Service temporarily unavailable", transient=True))
+    fakes.facebook.inject("GET", f"/{PAGE}/posts$", down)
+    with pytest.raises(TransientError) as caught:
+        await adapters.facebook.publish(again(req, saved))
+    assert (caught.value.code, caught.value.ambiguous) == ("facebook_server_error", True)
+    assert len(fakes.facebook.seen("POST", "/feed$")) == 1, "never re-sent"

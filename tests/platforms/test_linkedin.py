@@ -641,3 +641,18 @@ async def test_member_connection_never_made_clears_the_sent_marker(
     published = await resolve(adapters.linkedin, again(req, saved), saved)
     [post] = fakes.linkedin.posts
     assert published.external_id == post["id"]
+
+
+async def test_a_lookup_failing_for_now_after_an_unknown_outcome_is_ambiguous(
+    fakes: Fakes, adapters: PlatformAdapters
+) -> None:
+    """Retried, but never dead-lettered blind after five of them: the earlier create may be live."""
+    fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
+    req, saved = li(fakes, "Landed, then the listing was down")
+    with pytest.raises(TransientError):
+        await adapters.linkedin.publish(req)
+    fakes.linkedin.inject("GET", "^/rest/posts$", Fault(status=503, body={"status": 503, "message": "down"}))
+    with pytest.raises(TransientError) as caught:
+        await adapters.linkedin.publish(again(req, saved))
+    assert (caught.value.code, caught.value.ambiguous) == ("linkedin_server_error", True)
+    assert len(fakes.linkedin.seen("POST", "^/rest/posts$")) == 1, "never re-sent"
