@@ -257,6 +257,7 @@ class TestHealth:
         assert data["checks"] == {
             "cache:api_keys": True,
             "cache:tenants": True,
+            "cache:namespaces": True,
             "cache:accounts": True,
             "cache:posts": True,
             "cache:targets": True,
