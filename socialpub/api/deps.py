@@ -121,7 +121,7 @@ def _check_owner(runtime: Runtime, tenant: str, mode: Mode, namespace: str) -> N
     from. Ownership is the operator's ``Ready`` condition's business; until it holds, keys wait.
     """
     stamp = namespace_stamp(runtime.namespaces.get("", namespace))
-    if namespace_owner(namespace, runtime.tenants.items(), stamp) == (tenant, mode):
+    if namespace_owner(namespace, runtime.tenant_index.naming(namespace), stamp) == (tenant, mode):
         return
     raise ServiceUnavailable(
         f"tenant {tenant}'s {mode.value} namespace {namespace!r} is not the tenant's alone: another "

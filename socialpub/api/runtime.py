@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from socialpub.api.idempotency import IdempotencyStore
 from socialpub.api.services.ids import IdAllocator
-from socialpub.api.services.indexes import IdIndex, KeyIndex, PostIndex
+from socialpub.api.services.indexes import IdIndex, KeyIndex, PostIndex, TenantIndex
 from socialpub.api.settings import ApiSettings
 from socialpub.kube.cache import ObjectCache
 from socialpub.kube.client import KubeClient, KubeError
@@ -51,6 +51,7 @@ class Runtime:
     key_index: KeyIndex
     account_index: IdIndex = field(default_factory=IdIndex)
     post_index: PostIndex = field(default_factory=PostIndex)
+    tenant_index: TenantIndex = field(default_factory=TenantIndex)
     _sweeper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -77,6 +78,7 @@ class Runtime:
             key_index=KeyIndex(settings.keys_namespace),
         )
         runtime.keys.on_change(runtime.key_index.apply)
+        runtime.tenants.on_change(runtime.tenant_index.apply)
         runtime.accounts.on_change(runtime.account_index.apply)
         runtime.posts.on_change(runtime.post_index.apply)
         return runtime

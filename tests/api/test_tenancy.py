@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from socialpub.api.app import BASE_PATH
+from socialpub.api.services.indexes import TenantIndex
 from socialpub.kube.client import KubeClient
 from socialpub.kube.resources import NAMESPACES, TENANTS
 from socialpub.kube.tenants import (
@@ -141,3 +142,38 @@ def test_namespace_owner_rule() -> None:
     assert namespace_owner("elsewhere", [a, b], None) is None
     both = tenant("c", "uid-c", "c-ns", "c-ns")
     assert namespace_owner("c-ns", [both], "uid-c") is None  # one tenant naming it twice
+
+
+def test_the_api_decides_on_the_tenants_naming_the_namespace_with_the_same_rule() -> None:
+    """The api's index hands :func:`namespace_owner` only the tenants naming a namespace (so a
+    request costs the same at 10,000 tenants); the answer equals the rule over all tenants, as
+    tenants are added, re-pointed and deleted."""
+    index = TenantIndex()
+    tenants: dict[str, dict[str, Any]] = {}
+
+    def put(name: str, live: str, sandbox: str, kind: str = "ADDED") -> None:
+        obj = {
+            "metadata": {"name": name, "uid": f"uid-{name}"},
+            "spec": {"liveNamespace": live, "sandboxNamespace": sandbox},
+        }
+        tenants[name] = obj
+        index.apply(kind, obj)
+
+    def agree() -> None:
+        for namespace in ("a-live", "a-sandbox", "b-live", "b-sandbox", "c-ns"):
+            for stamp in (None, "uid-a", "uid-b"):
+                assert namespace_owner(namespace, index.naming(namespace), stamp) == namespace_owner(
+                    namespace, tenants.values(), stamp
+                )
+
+    put("a", "a-live", "a-sandbox")
+    put("b", "b-live", "b-sandbox")
+    agree()
+    put("b", "b-live", "a-live", "MODIFIED")  # b's sandbox now names a's live namespace
+    assert index.naming("b-sandbox") == []
+    agree()
+    put("c", "c-ns", "c-ns")
+    agree()
+    index.apply("DELETED", tenants.pop("b"))
+    assert [t["metadata"]["name"] for t in index.naming("a-live")] == ["a"]
+    agree()
