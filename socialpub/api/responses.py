@@ -53,7 +53,13 @@ _EXAMPLES: dict[int, tuple[str, str, str, Any]] = {
         "the request is not valid; see details",
         [{"field": "targets[0].account_id", "message": "this field is required"}],
     ),
-    503: ("Not ready, or storage unreachable; retry", "service_unavailable", "retry shortly", None),
+    503: (
+        "Not ready, or storage unreachable; retry. `tenant_not_ready`: the key's tenant does not own "
+        "its namespace alone (another tenant names it, or it was made for another tenant)",
+        "service_unavailable",
+        "retry shortly",
+        None,
+    ),
 }
 
 
