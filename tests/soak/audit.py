@@ -60,6 +60,8 @@ class Summary:
     kills: int = 0
     dropped_answers: int = 0
     server_errors: int = 0
+    late_commits: int = 0
+    """Creates whose answer was lost at once and that landed up to a few seconds later."""
     create_calls: int = 0
     lookups: dict[str, int] = field(default_factory=dict)
     published: int = 0
@@ -94,7 +96,8 @@ class Summary:
             f"seed {self.seed}: {self.posts} posts ({self.scheduled} in the burst, {self.late} late), "
             f"{self.targets} targets "
             f"({self.member_targets} member), {self.kills} kills, {self.dropped_answers} dropped answers, "
-            f"{self.server_errors} 503s, {self.create_calls} creates, lookups li/fb/ig {looked}; "
+            f"{self.late_commits} late commits, {self.server_errors} 503s, {self.create_calls} creates, "
+            f"lookups li/fb/ig {looked}; "
             f"published {self.published}, unknown(member) {self.unknown_member}, "
             f"duplicates {self.duplicates}, "
             f"refused on purpose {self.refused}, dead {self.dead} ({self.dead_while_live} while live), "
@@ -123,6 +126,7 @@ def audit(
     stored = stored_content(fakes)
     summary.dropped_answers = sum(plan.dropped.values())
     summary.server_errors = sum(plan.errors.values())
+    summary.late_commits = sum(plan.late.values())
     summary.create_calls = sum(plan.creates.values())
     summary.lookups = lookups(fakes)
     summary.targets = len(targets)

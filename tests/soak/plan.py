@@ -47,6 +47,14 @@ class SoakConfig:
     """Chance that a create call is stored by the platform and its answer then lost."""
     error_rate: float = 0.1
     """Chance that a create call answers 503 without storing anything."""
+    late_rate: float = 0.05
+    """Chance that a create call's answer is lost at once and the post lands up to
+    ``late_seconds`` later (the platform was still working on it: ``commit_later``)."""
+    late_seconds: float = 3.0
+    """The longest a late create takes to land; within the operator's claim on the attempt (8 s
+    call + settle margin), which is how long the operator must wait before concluding anything."""
+    listing_lag: float = 1.0
+    """Seconds a new post stays out of the platforms' listings (their feeds lag behind creates)."""
     permanent_rate: float = 0.02
     """Chance that the *first* create of a (post, account) is refused for good (a 400 the adapters
     classify as permanent): that target must end ``dead`` with nothing on the platform (or
@@ -70,6 +78,9 @@ class SoakConfig:
             lead_seconds=_env_float("SOCIALPUB_SOAK_LEAD_SECONDS", cls.lead_seconds),
             drop_rate=_env_float("SOCIALPUB_SOAK_DROP_RATE", cls.drop_rate),
             error_rate=_env_float("SOCIALPUB_SOAK_ERROR_RATE", cls.error_rate),
+            late_rate=_env_float("SOCIALPUB_SOAK_LATE_RATE", cls.late_rate),
+            late_seconds=_env_float("SOCIALPUB_SOAK_LATE_SECONDS", cls.late_seconds),
+            listing_lag=_env_float("SOCIALPUB_SOAK_LISTING_LAG_SECONDS", cls.listing_lag),
             permanent_rate=_env_float("SOCIALPUB_SOAK_PERMANENT_RATE", cls.permanent_rate),
             faults_per_content=_env_int("SOCIALPUB_SOAK_FAULTS_PER_CONTENT", cls.faults_per_content),
             kills=_env_int("SOCIALPUB_SOAK_KILLS", cls.kills),
@@ -224,6 +235,7 @@ class FaultPlan:
     faulted: Counter[CreateKey] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)
     refused: set[CreateKey] = field(default_factory=set)
     """Contents whose first create was refused for good."""
     creates: Counter[str] = field(default_factory=Counter)
@@ -262,7 +274,13 @@ class FaultPlan:
             self.faulted[key] += 1
             self.dropped[key[0]] += 1
             return Fault(kind="commit_drop")
-        if draw < self.config.drop_rate + self.config.error_rate:
+        draw -= self.config.drop_rate
+        if draw < self.config.late_rate:
+            self.faulted[key] += 1
+            self.late[key[0]] += 1
+            return Fault(kind="commit_later", delay=rng.uniform(0.2, self.config.late_seconds))
+        draw -= self.config.late_rate
+        if draw < self.config.error_rate:
             self.faulted[key] += 1
             self.errors[key[0]] += 1
             server_error = _SERVER_ERRORS[key[0]]
@@ -297,8 +315,11 @@ class FaultPlan:
                 return self.decide(key) or queued(method, path)
 
             fake._take_fault = take  # type: ignore[method-assign]
+            fake.listing_lag = self.config.listing_lag
         try:
             yield self
         finally:
             for fake, _ in hooks:
                 del fake._take_fault
+                fake.settle()  # every late create has landed before the audit looks
+                fake.listing_lag = 0.0

@@ -47,13 +47,14 @@ def claim_lease_env(config: SoakConfig) -> dict[str, str]:
 
     A claim stands for the adapter's worst-case call plus a settle margin before a restarted
     operator may resolve it: tens of minutes with production's timeouts. ``operator_env`` caps
-    the call at 8 s (``SOCIALPUB_LIVE_CALL_MAX_SECONDS``); the fakes show a post as soon as it is
-    stored, so a 1 s margin is enough, and the lookups may read every page of the burst.
+    the call at 8 s (``SOCIALPUB_LIVE_CALL_MAX_SECONDS``); the fakes list a post ``listing_lag``
+    seconds after storing it, so that plus 1 s is the margin, and the lookups may read every page
+    of the burst.
     """
     return {
         "SOCIALPUB_PLATFORM_TIMEOUT_SECONDS": "2",
         "SOCIALPUB_LOOKUP_MAX_PAGES": str(config.posts // 100 + 2),
-        "SOCIALPUB_CLAIM_SETTLE_SECONDS": "1",
+        "SOCIALPUB_CLAIM_SETTLE_SECONDS": str(config.listing_lag + 1),
     }
 
 
