@@ -180,6 +180,14 @@ def _owner_uid(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _claim_of(target: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """Which claim a ``publishing`` target shows (``None`` when it is not ``publishing``)."""
+    status = (target or {}).get("status") or {}
+    if status.get("state") != "publishing":
+        return None
+    return status.get("claimedBy"), status.get("lastAttemptAt"), status.get("leaseUntil")
+
+
 def _owned_by(target: dict[str, Any], post: dict[str, Any]) -> bool:
     """Is ``target`` this post's? Its ``postName`` is not enough: a post deleted and created
     again under the same name leaves the old post's targets (named alike) until they are
@@ -883,7 +891,11 @@ class Engine:
         pruned (a field the CRD does not declare) or changed was *not* saved, and the step it guards
         must not run, so that is an error here rather than a marker silently lost before a crash
         needs it."""
-        updated = await self._write_claimed(key, {"platformState": dict(state)})
+        target = self.targets.get(key)
+        if target is not None and not self._holds_claim(target):
+            updated = await self._write_resolving(key, {"platformState": dict(state)})
+        else:
+            updated = await self._write_claimed(key, {"platformState": dict(state)})
         if updated is None:
             raise TransientError(
                 "this operator no longer holds the claim on the target (or its Lease): not continuing",
@@ -925,6 +937,24 @@ class Engine:
                 continue
             return self._remember(self.targets, updated)
         raise Conflict(409, "Conflict", f"target {key[0]}/{key[1]} kept changing under our claim", {})
+
+    async def _write_resolving(self, key: Key, status: dict[str, Any]) -> dict[str, Any] | None:
+        """Write ``status`` while resolving an interrupted claim that is not ours (an adapter's
+        checkpoint during its lookup): only while the target still shows that same claim, and
+        while the Lease is held. ``None`` once the claim has changed."""
+        target = self.targets.get(key)
+        claim = _claim_of(target)
+        for _ in range(5):
+            if target is None or _claim_of(target) != claim or not self._lease_valid():
+                return None
+            patch = {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "status": status}
+            try:
+                updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
+            except Conflict:
+                target = self._remember(self.targets, await self.client.get(TARGETS, key[1], key[0]))
+                continue
+            return self._remember(self.targets, updated)
+        raise Conflict(409, "Conflict", f"target {key[0]}/{key[1]} kept changing while it was resolved", {})
 
     async def _write_target(self, target: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Write a target's status, fenced: under our claim (:meth:`_write_claimed`), or else
@@ -1003,7 +1033,7 @@ class Engine:
     def _resolve_delay(self, key: Key, status: Mapping[str, Any]) -> float:
         """How long a claim found here must still wait on this process's monotonic clock (see
         :func:`decisions.resolve_delay`); remembers when this process first saw the claim."""
-        claim = (status.get("claimedBy"), status.get("lastAttemptAt"), status.get("leaseUntil"))
+        claim = _claim_of({"status": status}) or ()
         seen = self._claims_seen.get(key)
         if seen is None or seen[0] != claim:
             seen = (claim, self._monotonic())

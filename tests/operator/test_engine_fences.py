@@ -77,7 +77,10 @@ class LaggingPlatform:
     async def find_published(self, request: PublishRequest) -> Published | None:
         if self.lookup_error is not None:
             raise self.lookup_error
-        return self._visible(request.nonce)
+        found = self._visible(request.nonce)
+        if found is None:  # as the adapters do: the re-send looks again from the interrupted start
+            await request.checkpoint({"unconfirmedSince": decisions.format_time(request.started_at)})
+        return found
 
 
 def _settings(**overrides: Any) -> OperatorSettings:
@@ -199,6 +202,32 @@ def test_a_lookup_that_fails_for_good_after_an_interruption_is_unknown_not_dead(
     assert status["state"] == "unknown"
     assert status["lastError"]["class"] == "unknown"
     assert platform.creates == 0
+
+
+def test_another_operators_interrupted_attempt_that_did_not_land_is_sent_again_once(
+    kube: KubeHarness, own_client: KubeClient
+) -> None:
+    """The lookup of a claim this operator did not make saves its progress (a checkpoint) like any
+    lookup: that write is allowed while the target still shows that claim, so the resolve
+    concludes "not landed" and the post is sent once."""
+    world = World.create(kube, own_client, "notlanded")
+    name = KubeDriver(world).create_post(body="Never sent", account_ids=[world.accounts[Platform.LINKEDIN]])
+    platform = LaggingPlatform()
+
+    async def run() -> dict[str, Any]:
+        await _interrupted_claim(own_client, world, name)
+        engine = _engine(own_client, platform)
+        await engine.start()
+        try:
+            settled = ("published", "dead", "unknown")
+            return dict(await _until(lambda: _settled(own_client, world, name, settled)))
+        finally:
+            await engine.stop(grace=0)
+
+    status = kube.call(run(), timeout=40)
+    assert (status["state"], status["attempts"]) == ("published", 2)
+    assert platform.creates == 1
+    assert status["platformState"]["unconfirmedSince"]
 
 
 def test_an_interrupted_attempt_in_a_namespace_without_a_tenant_is_never_ended_unasked(
