@@ -214,16 +214,30 @@ def rule_id(kind: str, path: SchemaPath, rule: Schema) -> str:
     return f"{kind}:{dotted(path)}:{rule['message']}"
 
 
-def failed_rules(obj: Schema) -> list[str]:
-    """The messages of the CEL rules an object breaks, evaluated as the API server would."""
+def is_transition_rule(rule: Schema) -> bool:
+    """A rule about a change (``oldSelf``): the API server checks it on updates only."""
+    return "oldSelf" in rule["rule"]
+
+
+def failed_rules(obj: Schema, old: Schema | None = None) -> list[str]:
+    """The messages of the CEL rules an object breaks, evaluated as the API server would: on a
+    create (``old`` is None) transition rules are skipped; on an update they see ``oldSelf``."""
     crd = CRDS_BY_KIND[obj["kind"]]
     defaulted = with_defaults(obj, schema_of(crd))
+    previous = with_defaults(old, schema_of(crd)) if old is not None else None
     failures: list[str] = []
     for path, rule in cel_rules(crd):
         program = cel.compile(rule["rule"])
-        for value in values_at(defaulted, path):
+        transition = is_transition_rule(rule)
+        if transition and previous is None:
+            continue
+        olds: list[Any] = list(values_at(previous, path)) if previous is not None else []
+        for index, value in enumerate(values_at(defaulted, path)):
+            if transition and index >= len(olds):
+                continue  # nothing there before: a transition rule does not apply
+            bindings = {"self": value, "oldSelf": olds[index]} if transition else {"self": value}
             try:
-                result = program.execute({"self": value})
+                result = program.execute(bindings)
             except (RuntimeError, TypeError, ValueError) as error:
                 failures.append(f"{rule['message']} (error: {error})")
                 continue
@@ -471,7 +485,8 @@ def test_example_satisfies_the_cel_rules(name: str) -> None:
 
 def test_every_cel_rule_is_exercised_by_an_example() -> None:
     exercised = set().union(*(evaluated_rules(example) for example in EXAMPLES.values()))
-    assert {rule_id(*entry) for entry in ALL_CEL_RULES} - exercised == set()
+    rules = {rule_id(*entry) for entry in ALL_CEL_RULES if not is_transition_rule(entry[2])}
+    assert rules - exercised == set()
 
 
 def broken(example: str, change: Callable[[Schema], None]) -> Schema:
@@ -526,8 +541,51 @@ def test_cel_rules_reject_a_bad_spec(case: str) -> None:
     assert failed_rules(obj) == [message]
 
 
+TARGET: Schema = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "SocialTarget",
+    "metadata": {"name": "post-1-6", "namespace": "acme-live"},
+    "spec": {"postName": "post-1", "accountId": 6},
+}
+
+
+def changed_target(change: Callable[[Schema], None]) -> Schema:
+    obj = copy.deepcopy(TARGET)
+    change(obj["spec"])
+    return obj
+
+
+BAD_CHANGES: dict[str, tuple[Schema, Schema, str]] = {
+    "a target moved to another account": (
+        TARGET,
+        changed_target(lambda spec: spec.update(accountId=5)),
+        "accountId is immutable (a target delivers to one account for good: changing it could send a "
+        "post to an account that already has it)",
+    ),
+    "a target moved to another post": (
+        TARGET,
+        changed_target(lambda spec: spec.update(postName="post-2")),
+        "postName is immutable (a target belongs to one post for good)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CHANGES)
+def test_transition_rules_reject_a_bad_change(case: str) -> None:
+    old, new, message = BAD_CHANGES[case]
+    assert failed_rules(old) == []
+    assert failed_rules(new) == []  # as a create, the new object is fine
+    assert failed_rules(new, old) == [message]
+
+
+def test_an_unchanged_target_passes_its_transition_rules() -> None:
+    same = changed_target(lambda spec: spec.update(overrideBody="Hello"))
+    assert failed_rules(same, TARGET) == []
+
+
 def test_every_cel_rule_has_a_bad_spec() -> None:
-    assert {rule["message"] for _, _, rule in ALL_CEL_RULES} == {message for _, message in BAD_SPECS.values()}
+    covered = {message for _, message in BAD_SPECS.values()} | {m for _, _, m in BAD_CHANGES.values()}
+    assert {rule["message"] for _, _, rule in ALL_CEL_RULES} == covered
 
 
 def test_a_live_account_with_credentials_passes() -> None:
