@@ -1,6 +1,6 @@
 """What Facebook Pages and Instagram share: the Graph API's error object, its usage headers, and
 how calls carry the token (``access_token`` as a query parameter, as Meta's own examples do;
-the httpx log records are redacted).
+the httpx log records are redacted), and how a "did it land?" lookup pages through a listing.
 
 Errors are classified by ``code`` / ``error_subcode`` / ``is_transient``, never by HTTP status:
 Graph answers 400 for most of them, including expired tokens and throttling.
@@ -12,12 +12,13 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from socialpub.platforms._http import retry_after_seconds
+from socialpub.platforms._http import LookupTooDeep, parse_time, retry_after_seconds, same_origin
 from socialpub.platforms.base import (
     Deferred,
     PermanentError,
@@ -26,7 +27,7 @@ from socialpub.platforms.base import (
     TransientError,
 )
 
-__all__ = ["GraphError", "Usage", "classify", "graph_error", "json_body"]
+__all__ = ["PAGE_SIZE", "GraphError", "Usage", "classify", "find_listed", "graph_error", "json_body"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ IG_NEW_CONTAINER_SUBCODES = frozenset({2207006, 2207020, 2207032, 2207053})
 IG_QUOTA_SUBCODE = 2207042
 NOT_READY_SUBCODE = 2207027
 DUPLICATE_CODE = 506
+PAGE_SIZE = 100
+"""Items per page of a listing read by a lookup (Graph's largest ``limit``)."""
 
 
 @dataclass(frozen=True)
@@ -221,3 +224,48 @@ def _loads(raw: str) -> Any:
 def _percent(usage: dict[str, Any]) -> float:
     values = [usage.get(k) for k in ("call_count", "total_time", "total_cputime")]
     return max((float(v) for v in values if isinstance(v, int | float)), default=0.0)
+
+
+async def find_listed(
+    fetch: Callable[[dict[str, Any], str | None], Awaitable[dict[str, Any]]],
+    *,
+    platform: str,
+    base: str,
+    fields: str,
+    time_field: str,
+    since: float,
+    earliest: float,
+    max_pages: int,
+    matches: Callable[[dict[str, Any]], bool],
+    elsewhere: str,
+) -> dict[str, Any] | None:
+    """The first item of a Graph listing (newest first, from ``earliest``) that ``matches``.
+
+    ``fetch(params, url)`` reads one page: the first from the listing's path with ``params``,
+    then the full ``paging.next`` URL Graph gave (``url``) with that URL's own query less its
+    ``access_token`` (the caller adds the token again). Paging stops at the end of the list or
+    at the first page that reaches back past ``earliest`` (``None``: not there); a ``next`` link
+    on another host is never followed (the token would go with it: :class:`TransientError` with
+    the message ``elsewhere``), and a listing deeper than ``max_pages`` is :class:`LookupTooDeep`
+    (an account busier than a lookup may read: not "not found")."""
+    params: dict[str, Any] = {"fields": fields, "since": str(int(earliest)), "limit": str(PAGE_SIZE)}
+    url: str | None = None
+    for _ in range(max(1, max_pages)):
+        body = await fetch(params, url)
+        items = [i for i in body.get("data") or [] if isinstance(i, dict) and i.get("id")]
+        times = [t for i in items if (t := parse_time(i.get(time_field))) is not None]
+        for item in items:
+            created = parse_time(item.get(time_field))
+            if created is not None and created < earliest:
+                continue
+            if matches(item):
+                return item
+        following = (body.get("paging") or {}).get("next")
+        if not items or min(times, default=earliest) < earliest or not isinstance(following, str):
+            return None  # the end of the list, or past the window's start
+        if not same_origin(following, base):
+            raise TransientError(f"{platform}: {elsewhere}; not following it", code=f"{platform}_bad_paging")
+        next_url = httpx.URL(following)
+        params = {k: v for k, v in next_url.params.items() if k != "access_token"}
+        url = str(next_url.copy_with(query=None))
+    raise LookupTooDeep(platform, max_pages, since)

@@ -32,20 +32,17 @@ from typing import Any
 
 import httpx
 
-from socialpub.platforms._graph import Usage, classify, graph_error, json_body
+from socialpub.platforms._graph import Usage, classify, find_listed, graph_error, json_body
 from socialpub.platforms._http import (
-    LookupTooDeep,
     create_failed,
     lookup_failed_after_unknown,
     mark_unconfirmed,
     new_client,
-    same_origin,
     send,
     transport_error,
     unconfirmed_create,
     unconfirmed_since,
 )
-from socialpub.platforms._http import parse_time as _parse_time
 from socialpub.platforms.base import (
     Deferred,
     MediaItem,
@@ -61,8 +58,6 @@ from socialpub.platforms.settings import PlatformSettings
 __all__ = ["FacebookAdapter", "first_link"]
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
-PAGE_SIZE = 100
-"""Posts per page of ``/{page-id}/posts`` (Graph's largest ``limit``)."""
 
 
 def first_link(text: str) -> str | None:
@@ -273,15 +268,8 @@ class FacebookAdapter:
     async def _find(self, token: str, page: str, text: str, *, since: float) -> Published | None:
         """Our post among the Page's posts since ``since`` less the clock-skew margin, newest first,
         following ``paging.next``; :class:`LookupTooDeep` if the page limit comes first."""
-        earliest = since - self._settings.lookup_clock_skew_seconds
-        params: dict[str, Any] = {
-            "fields": "id,message,created_time",
-            "since": str(int(earliest)),
-            "limit": str(PAGE_SIZE),
-        }
-        url: str | None = None
-        for _ in range(max(1, self._settings.lookup_max_pages)):
-            body = await self._call(
+        post = await find_listed(
+            lambda params, url: self._call(
                 "GET",
                 f"/{page}/posts",
                 token=token,
@@ -289,24 +277,15 @@ class FacebookAdapter:
                 what="listing the Page's posts",
                 params=params,
                 url=url,
-            )
-            posts = [p for p in body.get("data") or [] if isinstance(p, dict) and p.get("id")]
-            times = [t for p in posts if (t := _parse_time(p.get("created_time"))) is not None]
-            for post in posts:
-                created = _parse_time(post.get("created_time"))
-                if created is not None and created < earliest:
-                    continue
-                if (post.get("message") or "") == text:
-                    return Published(str(post["id"]), f"https://www.facebook.com/{post['id']}")
-            following = (body.get("paging") or {}).get("next")
-            if not posts or min(times, default=earliest) < earliest or not isinstance(following, str):
-                return None  # the end of the list, or past the window's start
-            if not same_origin(following, self._base):
-                raise TransientError(
-                    "facebook: the Page's posts continue on another host; not following it",
-                    code="facebook_bad_paging",
-                )
-            next_url = httpx.URL(following)
-            params = {k: v for k, v in next_url.params.items() if k != "access_token"}
-            url = str(next_url.copy_with(query=None))
-        raise LookupTooDeep("facebook", self._settings.lookup_max_pages, since)
+            ),
+            platform="facebook",
+            base=self._base,
+            fields="id,message,created_time",
+            time_field="created_time",
+            since=since,
+            earliest=since - self._settings.lookup_clock_skew_seconds,
+            max_pages=self._settings.lookup_max_pages,
+            matches=lambda post: (post.get("message") or "") == text,
+            elsewhere="the Page's posts continue on another host",
+        )
+        return None if post is None else self._published(str(post["id"]))

@@ -47,17 +47,16 @@ from socialpub.platforms._graph import (
     IG_NEW_CONTAINER_SUBCODES,
     IG_PERMANENT_SUBCODES,
     classify,
+    find_listed,
     graph_error,
     json_body,
 )
 from socialpub.platforms._http import (
-    LookupTooDeep,
     ambiguous,
     format_time,
     lookup_failed_after_unknown,
     new_client,
     parse_time,
-    same_origin,
     send,
     transport_error,
 )
@@ -84,8 +83,6 @@ among the account's media (RFC 3339). Bounds how long publishing waits for the l
 MAX_CAPTION = 2200
 MIN_CAROUSEL, MAX_CAROUSEL = 2, 10
 _SUBCODE = re.compile(r"\b(2207\d{3})\b")
-PAGE_SIZE = 100
-"""Media per page of ``/{ig-user-id}/media`` (Graph's largest ``limit``)."""
 
 
 class _ContainerGone(TransientError):
@@ -420,38 +417,23 @@ class InstagramAdapter:
         margin), newest first, following ``paging.next``; :class:`LookupTooDeep` if the page limit
         comes first."""
         since = _container_since(request)
-        earliest = since - self._settings.lookup_clock_skew_seconds
-        params: dict[str, Any] = {
-            "fields": "id,caption,timestamp,permalink",
-            "since": str(int(earliest)),
-            "limit": str(PAGE_SIZE),
-        }
-        url: str | None = None
-        for _ in range(max(1, self._settings.lookup_max_pages)):
-            body = await self._call(
+        item = await find_listed(
+            lambda params, url: self._call(
                 "GET", f"/{user}/media", token=token, what="listing recent media", params=params, url=url
-            )
-            items = [i for i in body.get("data") or [] if isinstance(i, dict) and i.get("id")]
-            times = [t for i in items if (t := parse_time(i.get("timestamp"))) is not None]
-            for item in items:
-                created = parse_time(item.get("timestamp"))
-                if created is not None and created < earliest:
-                    continue
-                if (item.get("caption") or "") == request.text:
-                    permalink = str(item.get("permalink") or "https://www.instagram.com/")
-                    return Published(str(item["id"]), permalink)
-            following = (body.get("paging") or {}).get("next")
-            if not items or min(times, default=earliest) < earliest or not isinstance(following, str):
-                return None  # the end of the list, or past the window's start
-            if not same_origin(following, self._base):
-                raise TransientError(
-                    "instagram: the media list continues on another host; not following it",
-                    code="instagram_bad_paging",
-                )
-            next_url = httpx.URL(following)
-            params = {k: v for k, v in next_url.params.items() if k != "access_token"}
-            url = str(next_url.copy_with(query=None))
-        raise LookupTooDeep("instagram", self._settings.lookup_max_pages, since)
+            ),
+            platform="instagram",
+            base=self._base,
+            fields="id,caption,timestamp,permalink",
+            time_field="timestamp",
+            since=since,
+            earliest=since - self._settings.lookup_clock_skew_seconds,
+            max_pages=self._settings.lookup_max_pages,
+            matches=lambda item: (item.get("caption") or "") == request.text,
+            elsewhere="the media list continues on another host",
+        )
+        if item is None:
+            return None
+        return Published(str(item["id"]), str(item.get("permalink") or "https://www.instagram.com/"))
 
 
 def _container_since(request: PublishRequest) -> float:
