@@ -11,9 +11,9 @@ import os
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import certifi
 import httpx
@@ -34,6 +34,7 @@ __all__ = [
     "create_failed",
     "format_time",
     "install_token_redaction",
+    "looked_up",
     "lookup_failed_after_unknown",
     "mark_unconfirmed",
     "new_client",
@@ -286,6 +287,22 @@ def lookup_failed_after_unknown(error: PublishError, earlier: float | None) -> P
         f"{format_time(earlier)}, landed: its outcome is unknown)",
         code=f"{error.code}_after_unknown_outcome",
     )
+
+
+_T = TypeVar("_T")
+
+
+async def looked_up(lookup: Awaitable[_T], earlier: float | None) -> _T:
+    """The answer of a "did it land?" read, or its failure as :func:`lookup_failed_after_unknown`
+    reads it after an unknown outcome (``earlier``): the one place every adapter's lookup goes
+    through, so none can dead-letter a post that may be live."""
+    try:
+        return await lookup
+    except PublishError as exc:
+        wrapped = lookup_failed_after_unknown(exc, earlier)
+        if wrapped is exc:
+            raise
+        raise wrapped from exc
 
 
 def format_time(moment: float) -> str:

@@ -35,7 +35,7 @@ import httpx
 from socialpub.platforms._graph import Usage, classify, find_listed, graph_error, json_body
 from socialpub.platforms._http import (
     create_failed,
-    lookup_failed_after_unknown,
+    looked_up,
     mark_unconfirmed,
     new_client,
     send,
@@ -256,14 +256,8 @@ class FacebookAdapter:
         self, token: str, page: str, text: str, *, since: float, earlier: float | None
     ) -> Published | None:
         """:meth:`_find`, where a lookup that fails for good after an unknown outcome (``earlier``)
-        is :class:`OutcomeUnknown` rather than a dead-letter (see ``lookup_failed_after_unknown``)."""
-        try:
-            return await self._find(token, page, text, since=since)
-        except PublishError as exc:
-            wrapped = lookup_failed_after_unknown(exc, earlier)
-            if wrapped is exc:
-                raise
-            raise wrapped from exc
+        is :class:`OutcomeUnknown` rather than a dead-letter (see ``looked_up``)."""
+        return await looked_up(self._find(token, page, text, since=since), earlier)
 
     async def _find(self, token: str, page: str, text: str, *, since: float) -> Published | None:
         """Our post among the Page's posts since ``since`` less the clock-skew margin, newest first,

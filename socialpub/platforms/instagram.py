@@ -54,7 +54,7 @@ from socialpub.platforms._graph import (
 from socialpub.platforms._http import (
     ambiguous,
     format_time,
-    lookup_failed_after_unknown,
+    looked_up,
     new_client,
     parse_time,
     send,
@@ -223,13 +223,7 @@ class InstagramAdapter:
         """The status of the container saved by an earlier attempt. That attempt may have called
         media_publish, so a read refused for good (Graph code 100) cannot tell "not published":
         :class:`OutcomeUnknown`, never a dead-letter."""
-        try:
-            status, _ = await self._status(container, token)
-        except PublishError as exc:
-            wrapped = lookup_failed_after_unknown(exc, _container_since(request))
-            if wrapped is exc:
-                raise
-            raise wrapped from exc
+        status, _ = await looked_up(self._status(container, token), _container_since(request))
         return status
 
     async def _landed(self, request: PublishRequest, container: str, token: str) -> Published:
@@ -242,17 +236,14 @@ class InstagramAdapter:
         :class:`OutcomeUnknown`, for a person to settle. Never dead, never re-sent."""
         lookup_failed = ""
         try:
-            found = await self._find_media(token, request.account_external_id, request)
+            found = await looked_up(
+                self._find_media(token, request.account_external_id, request), _container_since(request)
+            )
         except Deferred:
             raise
         except TransientError as exc:
             # The post is live: a lookup that failed for now must not spend an attempt either.
             found, lookup_failed = None, f" ({exc.message})"
-        except PublishError as exc:
-            wrapped = lookup_failed_after_unknown(exc, _container_since(request))
-            if wrapped is exc:
-                raise
-            raise wrapped from exc
         if found is not None:
             return found
         now = time.time()

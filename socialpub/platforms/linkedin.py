@@ -45,7 +45,7 @@ import httpx
 from socialpub.platforms._http import (
     LookupTooDeep,
     create_failed,
-    lookup_failed_after_unknown,
+    looked_up,
     mark_unconfirmed,
     new_client,
     retry_after_seconds,
@@ -403,14 +403,8 @@ class LinkedInAdapter:
         self, token: str, author: str, commentary: str, *, since: float, earlier: float | None
     ) -> Published | None:
         """:meth:`_find`, where a lookup that fails for good after an unknown outcome (``earlier``)
-        is :class:`OutcomeUnknown` rather than a dead-letter (see ``lookup_failed_after_unknown``)."""
-        try:
-            return await self._find(token, author, commentary, since=since)
-        except PublishError as exc:
-            wrapped = lookup_failed_after_unknown(exc, earlier)
-            if wrapped is exc:
-                raise
-            raise wrapped from exc
+        is :class:`OutcomeUnknown` rather than a dead-letter (see ``looked_up``)."""
+        return await looked_up(self._find(token, author, commentary, since=since), earlier)
 
     async def _find(self, token: str, author: str, commentary: str, *, since: float) -> Published | None:
         """Our post among an organization's posts created since ``since`` (less the clock-skew
