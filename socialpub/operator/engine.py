@@ -53,6 +53,7 @@ from socialpub.kube.resources import (
     LABEL_ID,
     POSTS,
     TARGETS,
+    Resource,
 )
 from socialpub.kube.targets import target_manifest
 from socialpub.models.keys import Mode
@@ -656,28 +657,18 @@ class Engine:
         )
         conditions = _spec_applied(conditions, generation=generation, released_generation=generation)
         released = [_target_record(t) for t in self._own_targets(post)]
-        patch = {
-            "metadata": {"resourceVersion": meta["resourceVersion"]},
-            "status": {
-                "phase": "publishing",
-                "publishStartedAt": now_iso,
-                "releasedGeneration": generation,
-                "releasedTargets": released,
-                "observedGeneration": generation,
-                "conditions": conditions,
-            },
+        publishing = {
+            "phase": "publishing",
+            "publishStartedAt": now_iso,
+            "releasedGeneration": generation,
+            "releasedTargets": released,
+            "observedGeneration": generation,
+            "conditions": conditions,
         }
-        try:
-            updated = await self.client.patch(
-                POSTS, meta["name"], patch, meta["namespace"], subresource="status"
-            )
-        except Conflict:
-            # Changed while we decided (an edit or a reschedule): decide again from the latest state.
-            fresh = await self.client.get(POSTS, meta["name"], meta["namespace"])
-            self._remember(self.posts, fresh)
-            self.queue.submit(("post", _key(fresh)))
-            return
-        post = self._remember(self.posts, updated)
+        updated = await self._patch_status(POSTS, post, publishing, ("post", _key(post)))
+        if updated is None:
+            return  # changed while we decided (an edit or a reschedule): decided again
+        post = updated
         await self._keep_released(post)
         self._event(
             post,
@@ -713,7 +704,7 @@ class Engine:
         if new_conditions != conditions or status.get("observedGeneration") != generation:
             patch.update({"conditions": new_conditions, "observedGeneration": generation})
         if patch:
-            updated = await self._patch_post_status(post, patch, ("post", key))
+            updated = await self._patch_status(POSTS, post, patch, ("post", key))
             if updated is None:
                 return
             post = updated
@@ -819,7 +810,7 @@ class Engine:
             )
         if all(status.get(k) == v for k, v in desired.items()):
             return
-        updated = await self._patch_post_status(post, desired, ("aggregate", key))
+        updated = await self._patch_status(POSTS, post, desired, ("aggregate", key))
         if updated is None:
             return
         if terminal and status.get("phase") != phase:
@@ -830,23 +821,23 @@ class Engine:
                 warning=phase != "published",
             )
 
-    async def _patch_post_status(
-        self, post: dict[str, Any], status: dict[str, Any], again: tuple[str, Key]
+    async def _patch_status(
+        self, resource: Resource, obj: dict[str, Any], status: dict[str, Any], again: tuple[str, Key]
     ) -> dict[str, Any] | None:
-        """Write the post's conditions (and what goes with them) conditionally on the version they
-        were computed from: the post's reconcile and its summary run concurrently, and a write from
-        a stale copy would undo the other's conditions. On a conflict, decide ``again``."""
-        meta = post["metadata"]
-        patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
+        """Write ``obj``'s status conditionally on the version it was decided on: concurrent work
+        (a post's reconcile and its summary, a claim and a watch event) must not undo each other
+        from a stale copy. On a conflict the latest copy is kept, ``again`` is decided anew from it,
+        and ``None`` is returned."""
+        key = _key(obj)
+        store = self._stores[resource.plural]
+        patch = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "status": status}
         try:
-            updated = await self.client.patch(
-                POSTS, meta["name"], patch, meta["namespace"], subresource="status"
-            )
+            updated = await self.client.patch(resource, key[1], patch, key[0], subresource="status")
         except Conflict:
-            self._remember(self.posts, await self.client.get(POSTS, meta["name"], meta["namespace"]))
+            self._remember(store, await self.client.get(resource, key[1], key[0]))
             self.queue.submit(again)
             return None
-        return self._remember(self.posts, updated)
+        return self._remember(store, updated)
 
     # Targets.
 
@@ -925,27 +916,37 @@ class Engine:
         """Write ``status`` while the target is claimed by this operator (``claimedBy`` = our
         identity, ``publishing``), conditional on the version that showed it, and while the Lease
         is held. ``None`` (nothing written) once the claim or the Lease is no longer ours."""
-        target = self.targets.get(key)
-        for _ in range(5):
-            if target is None or not self._holds_claim(target) or not self._lease_valid():
-                return None
-            patch = {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "status": status}
-            try:
-                updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
-            except Conflict:
-                target = self._remember(self.targets, await self.client.get(TARGETS, key[1], key[0]))
-                continue
-            return self._remember(self.targets, updated)
-        raise Conflict(409, "Conflict", f"target {key[0]}/{key[1]} kept changing under our claim", {})
+        return await self._write_fenced(
+            key, status, may_write=self._holds_claim, conflict="kept changing under our claim"
+        )
 
     async def _write_resolving(self, key: Key, status: dict[str, Any]) -> dict[str, Any] | None:
         """Write ``status`` while resolving an interrupted claim that is not ours (an adapter's
         checkpoint during its lookup): only while the target still shows that same claim, and
         while the Lease is held. ``None`` once the claim has changed."""
+        claim = _claim_of(self.targets.get(key))
+        return await self._write_fenced(
+            key,
+            status,
+            may_write=lambda target: _claim_of(target) == claim,
+            conflict="kept changing while it was resolved",
+        )
+
+    async def _write_fenced(
+        self,
+        key: Key,
+        status: dict[str, Any],
+        *,
+        may_write: Callable[[dict[str, Any]], bool],
+        conflict: str,
+    ) -> dict[str, Any] | None:
+        """The one fenced write loop: ``status`` is written conditional on the version that was
+        checked with ``may_write`` (and while the Lease is held); on a conflict the latest copy is
+        read and checked again. ``None`` (nothing written) once ``may_write`` or the Lease says
+        no; a target that keeps changing (5 conflicts) raises :class:`Conflict` with ``conflict``."""
         target = self.targets.get(key)
-        claim = _claim_of(target)
         for _ in range(5):
-            if target is None or _claim_of(target) != claim or not self._lease_valid():
+            if target is None or not may_write(target) or not self._lease_valid():
                 return None
             patch = {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "status": status}
             try:
@@ -954,7 +955,7 @@ class Engine:
                 target = self._remember(self.targets, await self.client.get(TARGETS, key[1], key[0]))
                 continue
             return self._remember(self.targets, updated)
-        raise Conflict(409, "Conflict", f"target {key[0]}/{key[1]} kept changing while it was resolved", {})
+        raise Conflict(409, "Conflict", f"target {key[0]}/{key[1]} {conflict}", {})
 
     async def _write_target(self, target: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Write a target's status, fenced: under our claim (:meth:`_write_claimed`), or else
@@ -966,14 +967,7 @@ class Engine:
             return await self._write_claimed(key, status)
         if not self._lease_valid():
             return None
-        patch = {"metadata": {"resourceVersion": target["metadata"]["resourceVersion"]}, "status": status}
-        try:
-            updated = await self.client.patch(TARGETS, key[1], patch, key[0], subresource="status")
-        except Conflict:
-            self._remember(self.targets, await self.client.get(TARGETS, key[1], key[0]))
-            self.queue.submit(("target", key))
-            return None
-        return self._remember(self.targets, updated)
+        return await self._patch_status(TARGETS, target, status, ("target", key))
 
     async def advance_target(self, key: Key) -> None:
         target = self.targets.get(key)
@@ -1156,25 +1150,18 @@ class Engine:
         settle = self.settings.claim_settle_seconds
         lease_until = decisions.claim_until(claimed_at=now, call_seconds=planned, settle_seconds=settle)
         claim = {
-            "metadata": {"resourceVersion": target["metadata"]["resourceVersion"]},
-            "status": {
-                "state": "publishing",
-                "lastAttemptAt": decisions.format_time(now),
-                "nextAttemptAt": None,
-                "claimedBy": self.identity,
-                "leaseUntil": decisions.format_time(lease_until),
-            },
+            "state": "publishing",
+            "lastAttemptAt": decisions.format_time(now),
+            "nextAttemptAt": None,
+            "claimedBy": self.identity,
+            "leaseUntil": decisions.format_time(lease_until),
         }
         self._in_flight.add(key)
         try:
-            try:
-                claimed = await self.client.patch(TARGETS, key[1], claim, key[0], subresource="status")
-            except Conflict:
-                fresh = await self.client.get(TARGETS, key[1], key[0])
-                self._remember(self.targets, fresh)
-                self.queue.submit(("target", key))
+            claimed = await self._patch_status(TARGETS, target, claim, ("target", key))
+            if claimed is None:
                 return
-            target = self._remember(self.targets, claimed)
+            target = claimed
             self.queue.submit(("aggregate", (key[0], post["metadata"]["name"])))
             # The call gets what is left of the claim after the claim write (never the settle margin).
             budget = decisions.call_budget(lease_until=lease_until, settle_seconds=settle, now=self._clock())
