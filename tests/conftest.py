@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from socialpub.kube.client import KubeClient
 from tests.kube_harness import KUBECTL, KubeHarness
 
 
@@ -28,6 +29,14 @@ def shared_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeHarnes
         yield harness
     finally:
         harness.close()
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
+    """A client of the module's embedded API (closed with the module)."""
+    client = KubeClient.from_config(str(shared_kube.kubeconfig))
+    yield client
+    shared_kube.call(client.aclose())
 
 
 @pytest.fixture

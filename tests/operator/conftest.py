@@ -9,25 +9,8 @@ import pytest
 
 from socialpub.kube.client import KubeClient
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
+from tests.operator.harness import OperatorProcess, checked, own_operators, running_operator
 from tests.operator.scenarios import KubeDriver, World
-
-
-def _fail_on_problems(operator: OperatorProcess, offset: int = 0) -> None:
-    problems = operator.problems(offset)
-    if problems:
-        pytest.fail(
-            f"the operator logged {len(problems)} problem(s), first: {problems[0]}\n"
-            f"----- operator log -----\n{operator.log(offset)[-20000:]}",
-            pytrace=False,
-        )
-
-
-@pytest.fixture(scope="module")
-def shared_client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
 
 
 @pytest.fixture(scope="module")
@@ -35,21 +18,15 @@ def shared_operator(
     shared_kube: KubeHarness, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """One operator for the module's tests that do not stop it (each uses its own tenant)."""
-    operator = OperatorProcess(shared_kube.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
-    operator.start()
-    try:
-        yield operator
-    finally:
-        operator.stop()
+    with running_operator(shared_kube.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log") as op:
+        yield op
 
 
 @pytest.fixture
 def operator(shared_operator: OperatorProcess) -> Iterator[OperatorProcess]:
     """The shared operator; the test fails if the operator logged a problem while it ran."""
-    offset = shared_operator.log_size()
-    yield shared_operator
-    assert shared_operator.running, f"the operator died:\n{shared_operator.log(offset)}"
-    _fail_on_problems(shared_operator, offset)
+    with checked(shared_operator):
+        yield shared_operator
 
 
 @pytest.fixture
@@ -70,18 +47,8 @@ def own_operator(kube: KubeHarness, tmp_path: Path) -> Iterator[Callable[..., Op
     ``own_operator(**env)`` returns an :class:`OperatorProcess` (not started); at the end it is
     stopped and the test fails if any of its runs logged a problem.
     """
-    made: list[OperatorProcess] = []
-
-    def make(**env: str) -> OperatorProcess:
-        operator = OperatorProcess(kube.kubeconfig, tmp_path / f"operator-{len(made)}.log", **env)
-        made.append(operator)
-        return operator
-
-    yield make
-    for operator in made:
-        operator.stop()
-    for operator in made:
-        _fail_on_problems(operator)
+    with own_operators(kube.kubeconfig, tmp_path) as make:
+        yield make
 
 
 @pytest.fixture

@@ -7,7 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 OPERATOR_CODE = (
     "import asyncio,logging; logging.basicConfig(level=logging.INFO); "
@@ -108,3 +112,53 @@ class OperatorProcess:
     def problems(self, offset: int = 0) -> list[str]:
         """Log lines that show something went wrong (a traceback, an ERROR)."""
         return [line for line in self.log(offset).splitlines() if line.startswith(PROBLEMS)]
+
+
+@contextmanager
+def running_operator(kubeconfig: Path, log_path: Path, **env: str) -> Iterator[OperatorProcess]:
+    """An operator started for the block (a module's shared operator), stopped when it ends."""
+    operator = OperatorProcess(kubeconfig, log_path, **env).start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+
+
+def fail_on_problems(operator: OperatorProcess, offset: int = 0) -> None:
+    """Fail the test if the operator logged a problem (from ``offset`` of its log), showing the log."""
+    problems = operator.problems(offset)
+    if problems:
+        pytest.fail(
+            f"the operator logged {len(problems)} problem(s), first: {problems[0]}\n"
+            f"----- operator log -----\n{operator.log(offset)[-20000:]}",
+            pytrace=False,
+        )
+
+
+@contextmanager
+def checked(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """A shared operator for one test: the test fails if the operator died or logged a problem
+    while it ran."""
+    offset = operator.log_size()
+    yield operator
+    assert operator.running, f"the operator died:\n{operator.log(offset)}"
+    fail_on_problems(operator, offset)
+
+
+@contextmanager
+def own_operators(kubeconfig: Path, directory: Path, **env: str) -> Iterator[Callable[..., OperatorProcess]]:
+    """For tests that stop, kill and restart the operator: ``make(**env)`` returns an
+    :class:`OperatorProcess` (not started) with its own log in ``directory``; at the end every one
+    is stopped and the test fails if any of its runs logged a problem."""
+    made: list[OperatorProcess] = []
+
+    def make(**more: str) -> OperatorProcess:
+        operator = OperatorProcess(kubeconfig, directory / f"operator-{len(made)}.log", **{**env, **more})
+        made.append(operator)
+        return operator
+
+    yield make
+    for operator in made:
+        operator.stop()
+    for operator in made:
+        fail_on_problems(operator)

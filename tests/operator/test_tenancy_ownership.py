@@ -5,10 +5,7 @@ stamped for the one tenant naming it. Run against the real embedded Kubernetes A
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from socialpub.kube.client import KubeClient
 from socialpub.kube.namespaces import ensure_namespace
@@ -17,13 +14,6 @@ from socialpub.kube.tenants import LABEL_TENANT_UID, create_tenant, delete_tenan
 from socialpub.models.keys import Mode
 from socialpub.operator.tenants import Tenancy
 from tests.kube_harness import KubeHarness
-
-
-@pytest.fixture(scope="module")
-def client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
 
 
 def _manifest(name: str) -> dict[str, Any]:
@@ -36,34 +26,34 @@ def _manifest(name: str) -> dict[str, Any]:
 
 
 def test_a_recreated_tenant_gets_nothing_from_the_old_namespaces_until_it_adopts_them(
-    shared_kube: KubeHarness, client: KubeClient
+    shared_kube: KubeHarness, shared_client: KubeClient
 ) -> None:
     kube = shared_kube
 
     async def scenario() -> None:
-        await ensure_tenant(client, "umbrella")
-        tenancy = Tenancy(client)
+        await ensure_tenant(shared_client, "umbrella")
+        tenancy = Tenancy(shared_client)
         await tenancy.prime()
         assert await tenancy.lookup("umbrella-live") == ("umbrella", Mode.LIVE)
 
-        await delete_tenant(client, "umbrella")  # namespaces kept
-        made = await client.create(TENANTS, _manifest("umbrella"))  # kubectl apply of the old manifest
+        await delete_tenant(shared_client, "umbrella")  # namespaces kept
+        made = await shared_client.create(TENANTS, _manifest("umbrella"))  # kubectl apply of the old manifest
         tenancy.observe("ADDED", made)
         assert await tenancy.lookup("umbrella-live") is None
         assert await tenancy.mode_of("umbrella-sandbox") is None
         await tenancy.reconcile("umbrella")
-        obj = await client.get(TENANTS, "umbrella")
+        obj = await shared_client.get(TENANTS, "umbrella")
         (ready,) = obj["status"]["conditions"]
         assert (ready["status"], ready["reason"]) == ("False", "NamespaceOfAnotherTenant")
         assert "--adopt-namespaces" in ready["message"]
-        ns = await client.get(NAMESPACES, "umbrella-live")
+        ns = await shared_client.get(NAMESPACES, "umbrella-live")
         assert ns["metadata"]["labels"][LABEL_TENANT_UID] != made["metadata"]["uid"]  # not re-stamped
 
-        await create_tenant(client, "umbrella", adopt_namespaces=True)
+        await create_tenant(shared_client, "umbrella", adopt_namespaces=True)
         await tenancy.reconcile_namespace("umbrella-live")
         await tenancy.reconcile_namespace("umbrella-sandbox")
         assert await tenancy.lookup("umbrella-live") == ("umbrella", Mode.LIVE)
-        obj = await client.get(TENANTS, "umbrella")
+        obj = await shared_client.get(TENANTS, "umbrella")
         assert obj["status"]["conditions"][0]["reason"] == "NamespacesReady"
         tenancy.close()
 
@@ -71,20 +61,20 @@ def test_a_recreated_tenant_gets_nothing_from_the_old_namespaces_until_it_adopts
 
 
 def test_an_unstamped_namespace_is_stamped_for_the_one_tenant_naming_it(
-    shared_kube: KubeHarness, client: KubeClient
+    shared_kube: KubeHarness, shared_client: KubeClient
 ) -> None:
     async def scenario() -> None:
-        await ensure_namespace(client, "hooli-live")  # made by kubectl: no stamp
-        await ensure_namespace(client, "hooli-sandbox")
-        made = await client.create(TENANTS, _manifest("hooli"))
-        tenancy = Tenancy(client)
+        await ensure_namespace(shared_client, "hooli-live")  # made by kubectl: no stamp
+        await ensure_namespace(shared_client, "hooli-sandbox")
+        made = await shared_client.create(TENANTS, _manifest("hooli"))
+        tenancy = Tenancy(shared_client)
         await tenancy.prime()
         assert await tenancy.lookup("hooli-live") == ("hooli", Mode.LIVE)  # unstamped: as before
         await tenancy.reconcile("hooli")
         for namespace in ("hooli-live", "hooli-sandbox"):
-            ns = await client.get(NAMESPACES, namespace)
+            ns = await shared_client.get(NAMESPACES, namespace)
             assert ns["metadata"]["labels"][LABEL_TENANT_UID] == made["metadata"]["uid"]
-        obj = await client.get(TENANTS, "hooli")
+        obj = await shared_client.get(TENANTS, "hooli")
         assert obj["status"]["conditions"][0]["reason"] == "NamespacesReady"
         tenancy.close()
 

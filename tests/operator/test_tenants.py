@@ -15,27 +15,16 @@ from socialpub.kube.resources import TENANTS
 from socialpub.kube.tenants import ensure_tenant
 from socialpub.operator.tenants import tenant_status
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
+from tests.operator.harness import OperatorProcess, running_operator
 from tests.operator.scenarios import wait_for
-
-
-@pytest.fixture(scope="module")
-def client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
 
 
 @pytest.fixture(scope="module")
 def operator(shared_kube: KubeHarness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("tenants-operator") / "operator.log"
-    operator = OperatorProcess(shared_kube.kubeconfig, log)
-    operator.start()
-    try:
+    with running_operator(shared_kube.kubeconfig, log) as operator:
         yield operator
-    finally:
         assert not operator.problems(), operator.log()
-        operator.stop()
 
 
 def _tenant(name: str, live: str, sandbox: str) -> dict[str, Any]:
@@ -65,10 +54,10 @@ def _ready(kube: KubeHarness, name: str, status: str, reason: str) -> list[str]:
 @pytest.mark.kubectl
 @pytest.mark.usefixtures("needs_kubectl")
 def test_kubectl_get_shows_ready_and_why_not(
-    shared_kube: KubeHarness, client: KubeClient, operator: OperatorProcess
+    shared_kube: KubeHarness, shared_client: KubeClient, operator: OperatorProcess
 ) -> None:
     kube = shared_kube
-    kube.call(ensure_tenant(client, "acme"))
+    kube.call(ensure_tenant(shared_client, "acme"))
     wait_for(lambda: _rows(kube).get("acme", [])[4:5] == ["True"], timeout=20, what="READY True")
     header = _rows(kube, "-o", "wide")["NAME"]
     assert header[:7] == ["NAME", "DISPLAY", "NAME", "LIVE", "SANDBOX", "READY", "REASON"]
@@ -80,25 +69,25 @@ def test_kubectl_get_shows_ready_and_why_not(
     ]
 
     # Namespaces that do not exist yet: not ready, and ready as soon as they do.
-    kube.call(client.create(TENANTS, _tenant("globex", "globex-live", "globex-sandbox")))
+    kube.call(shared_client.create(TENANTS, _tenant("globex", "globex-live", "globex-sandbox")))
     _ready(kube, "globex", "False", "NamespaceMissing")
-    obj = kube.call(client.get(TENANTS, "globex"))
+    obj = kube.call(shared_client.get(TENANTS, "globex"))
     (condition,) = obj["status"]["conditions"]
     assert "globex-live" in condition["message"]
-    kube.call(ensure_namespace(client, "globex-live"))
-    kube.call(ensure_namespace(client, "globex-sandbox"))
+    kube.call(ensure_namespace(shared_client, "globex-live"))
+    kube.call(ensure_namespace(shared_client, "globex-sandbox"))
     _ready(kube, "globex", "True", "NamespacesReady")
 
     # A tenant naming another tenant's namespace: neither publishes from it, both say so.
-    kube.call(client.create(TENANTS, _tenant("initech", "initech-live", "acme-sandbox")))
-    kube.call(ensure_namespace(client, "initech-live"))
+    kube.call(shared_client.create(TENANTS, _tenant("initech", "initech-live", "acme-sandbox")))
+    kube.call(ensure_namespace(shared_client, "initech-live"))
     _ready(kube, "initech", "False", "NamespaceShared")
     _ready(kube, "acme", "False", "NamespaceShared")
-    kube.call(client.patch(TENANTS, "initech", {"spec": {"sandboxNamespace": "initech-sandbox"}}))
-    kube.call(ensure_namespace(client, "initech-sandbox"))
+    kube.call(shared_client.patch(TENANTS, "initech", {"spec": {"sandboxNamespace": "initech-sandbox"}}))
+    kube.call(ensure_namespace(shared_client, "initech-sandbox"))
     _ready(kube, "initech", "True", "NamespacesReady")
     _ready(kube, "acme", "True", "NamespacesReady")
-    obj = kube.call(client.get(TENANTS, "initech"))
+    obj = kube.call(shared_client.get(TENANTS, "initech"))
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
 
 

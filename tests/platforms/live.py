@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from socialpub.crypto import KeyRing, associated_data
@@ -17,7 +15,6 @@ from socialpub.kube.tenants import ensure_tenant
 from socialpub.models.platforms import Platform
 from tests.fakes.fixtures import Fakes
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
 from tests.operator.scenarios import KubeDriver, World, wait_for
 
 KEY_RING = KeyRing.generate("k1")
@@ -124,13 +121,3 @@ class LiveWorld(World):
 
 def driver(world: LiveWorld) -> KubeDriver:
     return KubeDriver(world)
-
-
-@contextmanager
-def operator_process(kubeconfig: Path, log: Path, env: dict[str, str]) -> Iterator[OperatorProcess]:
-    operator = OperatorProcess(kubeconfig, log, **env)
-    operator.start()
-    try:
-        yield operator
-    finally:
-        operator.stop()

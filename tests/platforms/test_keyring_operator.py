@@ -13,17 +13,10 @@ from socialpub.kube.client import KubeClient
 from socialpub.models.platforms import Platform
 from tests.fakes.fixtures import Fakes
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
+from tests.operator.harness import OperatorProcess, running_operator
 from tests.platforms.live import KEY_RING, LiveWorld, driver, operator_env
 
 FB = Platform.FACEBOOK
-
-
-@pytest.fixture(scope="module")
-def client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +37,18 @@ def live_operator(
     env = operator_env(fakes_session)
     del env["SOCIALPUB_ENCRYPTION_KEY"]  # only the file: the production setup
     env["SOCIALPUB_ENCRYPTION_KEYRING_FILE"] = str(keyring_file)
-    operator = OperatorProcess(shared_kube.kubeconfig, log, **env)
-    operator.start()
-    try:
+    with running_operator(shared_kube.kubeconfig, log, **env) as operator:
         yield operator
-    finally:
-        operator.stop()
 
 
 def test_a_key_removed_from_the_file_stops_decrypting_in_the_running_operator(
     shared_kube: KubeHarness,
-    client: KubeClient,
+    shared_client: KubeClient,
     fakes: Fakes,
     keyring_file: Path,
     live_operator: OperatorProcess,
 ) -> None:
-    world = LiveWorld.create_live(shared_kube, client, fakes)
+    world = LiveWorld.create_live(shared_kube, shared_client, fakes)
     first = driver(world).create_post(body="Sealed under k1", account_ids=[world.accounts[FB]])
     assert world.wait_settled(first)["status"]["phase"] == "published"
     assert len(fakes.facebook.posts) == 1

@@ -18,7 +18,7 @@ from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.graph import graph_error_body
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
+from tests.operator.harness import OperatorProcess, running_operator
 from tests.operator.scenarios import wait_for
 from tests.platforms.live import LiveWorld, driver, operator_env
 
@@ -26,31 +26,20 @@ LI, FB, IG = Platform.LINKEDIN, Platform.FACEBOOK, Platform.INSTAGRAM
 
 
 @pytest.fixture(scope="module")
-def client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
-
-
-@pytest.fixture(scope="module")
 def live_operator(
     shared_kube: KubeHarness, fakes_session: Fakes, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("live-operator") / "operator.log"
-    operator = OperatorProcess(shared_kube.kubeconfig, log, **operator_env(fakes_session))
-    operator.start()
-    try:
+    with running_operator(shared_kube.kubeconfig, log, **operator_env(fakes_session)) as operator:
         yield operator
-    finally:
-        operator.stop()
 
 
 @pytest.fixture
 def world(
-    shared_kube: KubeHarness, client: KubeClient, fakes: Fakes, live_operator: OperatorProcess
+    shared_kube: KubeHarness, shared_client: KubeClient, fakes: Fakes, live_operator: OperatorProcess
 ) -> Iterator[LiveWorld]:
     offset = live_operator.log_size()
-    world = LiveWorld.create_live(shared_kube, client, fakes)
+    world = LiveWorld.create_live(shared_kube, shared_client, fakes)
     yield world
     log = live_operator.log(offset)
     problems = [line for line in log.splitlines() if line.startswith(("Traceback", "CRITICAL:", "ERROR:"))]

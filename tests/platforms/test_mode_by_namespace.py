@@ -19,7 +19,7 @@ from socialpub.kube.resources import ACCOUNTS, LABEL_ID, LABEL_MODE, LABEL_TENAN
 from socialpub.models.platforms import Platform
 from tests.fakes.fixtures import Fakes
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
+from tests.operator.harness import OperatorProcess, running_operator
 from tests.operator.scenarios import KubeDriver, World, wait_for
 from tests.platforms.live import LiveWorld, operator_env
 
@@ -27,30 +27,19 @@ FB, LI = Platform.FACEBOOK, Platform.LINKEDIN
 
 
 @pytest.fixture(scope="module")
-def client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
-
-
-@pytest.fixture(scope="module")
 def live_operator(
     shared_kube: KubeHarness, fakes_session: Fakes, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("mode-operator") / "operator.log"
-    operator = OperatorProcess(shared_kube.kubeconfig, log, **operator_env(fakes_session))
-    operator.start()
-    try:
+    with running_operator(shared_kube.kubeconfig, log, **operator_env(fakes_session)) as operator:
         yield operator
-    finally:
-        operator.stop()
 
 
 @pytest.fixture
 def world(
-    shared_kube: KubeHarness, client: KubeClient, fakes: Fakes, live_operator: OperatorProcess
+    shared_kube: KubeHarness, shared_client: KubeClient, fakes: Fakes, live_operator: OperatorProcess
 ) -> LiveWorld:
-    return LiveWorld.create_live(shared_kube, client, fakes)
+    return LiveWorld.create_live(shared_kube, shared_client, fakes)
 
 
 def _account(world: LiveWorld, namespace: str, name: str, spec: dict[str, Any]) -> int:

@@ -12,7 +12,7 @@ from socialpub._cli_webhooks import add_endpoint
 from socialpub.kube.client import KubeClient
 from socialpub.models.keys import Mode
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess
+from tests.operator.harness import OperatorProcess, checked, own_operators, running_operator
 from tests.operator.scenarios import KubeDriver, World
 from tests.webhooks.receiver import Receiver
 
@@ -23,42 +23,19 @@ WEBHOOK_ENV = {
 }
 
 
-def fail_on_problems(operator: OperatorProcess, offset: int = 0) -> None:
-    problems = operator.problems(offset)
-    if problems:
-        pytest.fail(
-            f"the operator logged {len(problems)} problem(s), first: {problems[0]}\n"
-            f"----- operator log -----\n{operator.log(offset)[-20000:]}",
-            pytrace=False,
-        )
-
-
-@pytest.fixture(scope="module")
-def shared_client(shared_kube: KubeHarness) -> Iterator[KubeClient]:
-    client = KubeClient.from_config(str(shared_kube.kubeconfig))
-    yield client
-    shared_kube.call(client.aclose())
-
-
 @pytest.fixture(scope="module")
 def shared_operator(
     shared_kube: KubeHarness, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    operator = OperatorProcess(shared_kube.kubeconfig, log, **WEBHOOK_ENV)
-    operator.start()
-    try:
+    with running_operator(shared_kube.kubeconfig, log, **WEBHOOK_ENV) as operator:
         yield operator
-    finally:
-        operator.stop()
 
 
 @pytest.fixture
 def operator(shared_operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    offset = shared_operator.log_size()
-    yield shared_operator
-    assert shared_operator.running, f"the operator died:\n{shared_operator.log(offset)}"
-    fail_on_problems(shared_operator, offset)
+    with checked(shared_operator):
+        yield shared_operator
 
 
 @pytest.fixture
@@ -81,20 +58,8 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def own_operator(kube: KubeHarness, tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
     """For tests that kill and restart the operator: a factory on the test's own API server."""
-    made: list[OperatorProcess] = []
-
-    def make(**env: str) -> OperatorProcess:
-        operator = OperatorProcess(
-            kube.kubeconfig, tmp_path / f"operator-{len(made)}.log", **{**WEBHOOK_ENV, **env}
-        )
-        made.append(operator)
-        return operator
-
-    yield make
-    for operator in made:
-        operator.stop()
-    for operator in made:
-        fail_on_problems(operator)
+    with own_operators(kube.kubeconfig, tmp_path, **WEBHOOK_ENV) as make:
+        yield make
 
 
 @pytest.fixture
