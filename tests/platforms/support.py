@@ -8,7 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from socialpub.platforms.base import Adapter, MediaItem, Published, PublishRequest
+import pytest
+
+from socialpub.platforms.base import Adapter, MediaItem, Published, PublishRequest, TransientError
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.linkedin import FakeLinkedIn
 
 
 @dataclass
@@ -69,3 +73,26 @@ async def resolve(adapter: Adapter, req: PublishRequest, saved: Saved) -> Publis
     landed (same attempt, what it saved), and only if not, the next attempt."""
     found = await adapter.find_published(replace(req, platform_state=dict(saved.state)))
     return found or await adapter.publish(again(req, saved))
+
+
+async def answer_lost(adapter: Adapter, req: PublishRequest) -> TransientError:
+    """``adapter.publish(req)`` where the test made the create's answer get lost (or refused for
+    now): it must fail as retryable, never dead; the error is returned for what else is checked."""
+    with pytest.raises(TransientError) as caught:
+        await adapter.publish(req)
+    return caught.value
+
+
+async def ambiguous_then_published_once(
+    adapter: Adapter, fake: FakeFacebook | FakeLinkedIn, req: PublishRequest, saved: Saved
+) -> None:
+    """A create the platform may still act on (the fault is injected by the caller) is ambiguous,
+    with ``unconfirmedSince`` saved first; once it has landed (what waiting out the claim's lease
+    gives), the next attempt finds it instead of sending again: the post is there once."""
+    error = await answer_lost(adapter, req)
+    assert error.ambiguous is True
+    assert "unconfirmedSince" in saved.state
+    fake.release_later()
+    fake.settle()
+    published = await adapter.publish(again(req, saved))
+    assert [p["id"] for p in fake.posts] == [published.external_id], "published once"

@@ -21,7 +21,7 @@ from socialpub.platforms.registry import PlatformAdapters
 from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.graph import graph_error_body
-from tests.platforms.support import again, request, resolve
+from tests.platforms.support import again, ambiguous_then_published_once, answer_lost, request, resolve
 
 PAGE = "104857600123"
 
@@ -182,8 +182,7 @@ async def test_unknown_outcomes_are_checked_before_the_retry(
 ) -> None:
     fakes.facebook.inject("POST", "/feed$", Fault(**vars(fault)))
     req, saved = fb(fakes, "Possibly posted")
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     assert "unconfirmedSince" in saved.state
     published = await adapters.facebook.publish(again(req, saved))
     assert len(fakes.facebook.posts) == 1
@@ -196,8 +195,7 @@ async def test_a_photo_committed_before_the_connection_dropped_is_found(
 ) -> None:
     fakes.facebook.inject("POST", "/photos$", Fault(kind="commit_drop"))
     req, saved = fb(fakes, "A photo, possibly posted", media=[(fakes.media.jpeg(), "")])
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     found = await adapters.facebook.find_published(again(req, saved))
     assert found is not None
     assert found.external_id == fakes.facebook.posts[0]["id"]
@@ -239,8 +237,7 @@ async def test_a_dropped_create_is_found_behind_more_than_a_page_of_newer_posts(
 ) -> None:
     fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
     req, saved = fb(fakes, "Ours, answer lost")
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     fakes.facebook.seed(PAGE, 150)  # a burst landed after ours: ours is on the second page
 
     published = await resolve(adapters.facebook, req, saved)
@@ -260,8 +257,7 @@ async def test_a_dropped_create_is_found_behind_more_than_a_page_of_newer_posts(
 async def test_the_retry_after_a_dropped_answer_pages_too(fakes: Fakes, adapters: PlatformAdapters) -> None:
     fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
     req, saved = fb(fakes, "Retried after a timeout")
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     fakes.facebook.seed(PAGE, 250)
     published = await adapters.facebook.publish(again(req, saved))
     [ours] = [p for p in fakes.facebook.posts if p["message"] == "Retried after a timeout"]
@@ -315,15 +311,7 @@ async def test_a_create_that_may_have_been_acted_on_is_ambiguous(
     """The operator must not look it up (or re-send) before Facebook could have committed it."""
     fakes.facebook.inject("POST", "/feed$", Fault(**vars(fault)))
     req, saved = fb(fakes, "Maybe posted")
-    with pytest.raises(TransientError) as caught:
-        await adapters.facebook.publish(req)
-    assert caught.value.ambiguous is True
-    assert "unconfirmedSince" in saved.state
-
-    fakes.facebook.release_later()
-    fakes.facebook.settle()  # what waiting out the claim's lease gives: the create has landed
-    published = await adapters.facebook.publish(again(req, saved))
-    assert [p["id"] for p in fakes.facebook.posts] == [published.external_id], "published once"
+    await ambiguous_then_published_once(adapters.facebook, fakes.facebook, req, saved)
 
 
 async def test_a_photo_answered_without_any_id_is_unconfirmed_never_page_none(
@@ -367,8 +355,7 @@ async def test_a_lookup_refused_for_good_after_an_unknown_outcome_is_unknown_not
 ) -> None:
     fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
     req, saved = fb(fakes, "Landed, then the listing was refused")
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     refusal = Fault(status=400, body=graph_error_body(100, "(#100) Invalid parameter"), times=2)
     fakes.facebook.inject("GET", f"/{PAGE}/posts$", refusal)
 
@@ -389,8 +376,7 @@ async def test_a_duplicate_refusal_of_an_unlisted_late_commit_is_unknown_not_dea
     fakes.facebook.listing_lag = 3600
     fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_later", delay=60))
     req, saved = fb(fakes, "Listed late")
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     fakes.facebook.release_later()
     fakes.facebook.settle()
 
@@ -406,8 +392,7 @@ async def test_a_lookup_failing_for_now_after_an_unknown_outcome_is_ambiguous(
     """Retried, but never dead-lettered blind after five of them: the earlier create may be live."""
     fakes.facebook.inject("POST", "/feed$", Fault(kind="commit_drop"))
     req, saved = fb(fakes, "Landed, then the listing was down")
-    with pytest.raises(TransientError):
-        await adapters.facebook.publish(req)
+    await answer_lost(adapters.facebook, req)
     down = Fault(status=500, body=graph_error_body(2, "Service temporarily unavailable", transient=True))
     fakes.facebook.inject("GET", f"/{PAGE}/posts$", down)
     with pytest.raises(TransientError) as caught:

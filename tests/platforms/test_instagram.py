@@ -16,7 +16,7 @@ from socialpub.platforms.registry import PlatformAdapters
 from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.graph import graph_error_body
-from tests.platforms.support import Saved, again, request, resolve
+from tests.platforms.support import Saved, again, answer_lost, request, resolve
 
 USER = "17841400000000001"
 
@@ -127,8 +127,7 @@ async def test_an_expired_saved_container_is_replaced_without_failing(
     registry = PlatformAdapters(fakes.settings(instagram_poll_timeout_seconds=0.1))
     req, saved = ig(fakes, "Left for a day")
     try:
-        with pytest.raises(TransientError):
-            await registry.instagram.publish(req)
+        await answer_lost(registry.instagram, req)
     finally:
         await registry.aclose()
     [old] = fakes.instagram.containers
@@ -211,8 +210,7 @@ async def test_publish_committed_then_dropped_is_found_through_the_container(
 ) -> None:
     fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
     req, saved = ig(fakes, "Published, answer lost")
-    with pytest.raises(TransientError):
-        await adapters.instagram.publish(req)
+    await answer_lost(adapters.instagram, req)
     [media] = fakes.instagram.media
 
     found = await adapters.instagram.find_published(again(req, saved))
@@ -246,8 +244,7 @@ async def test_a_published_container_is_found_behind_more_than_a_page_of_newer_m
 ) -> None:
     fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
     req, saved = ig(fakes, "Ours, answer lost")
-    with pytest.raises(TransientError):
-        await adapters.instagram.publish(req)
+    await answer_lost(adapters.instagram, req)
     fakes.instagram.seed(USER, 150)  # a burst landed after ours: ours is on the second page
 
     published = await resolve(adapters.instagram, req, saved)
@@ -267,8 +264,7 @@ async def test_a_lookup_that_hits_its_page_limit_cannot_tell(fakes: Fakes) -> No
     try:
         fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
         req, saved = ig(fakes, "Somewhere far down")
-        with pytest.raises(TransientError):
-            await registry.instagram.publish(req)
+        await answer_lost(registry.instagram, req)
         fakes.instagram.seed(USER, 250)
         with pytest.raises(OutcomeUnknown) as caught:
             await registry.instagram.find_published(again(req, saved))
@@ -283,8 +279,7 @@ async def test_the_media_lookup_reads_only_since_the_container(
     fakes.instagram.seed(USER, 300, at=0)  # old media only: never read
     fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
     req, saved = ig(fakes, "Found on the first page")
-    with pytest.raises(TransientError):
-        await adapters.instagram.publish(req)
+    await answer_lost(adapters.instagram, req)
     assert await adapters.instagram.find_published(again(req, saved)) is not None
     [listing] = fakes.instagram.seen("GET", f"/{USER}/media$")
     assert float(listing.query["since"]) > 0
@@ -391,8 +386,7 @@ async def test_a_publish_still_processing_when_the_retry_reads_the_container_is_
     and not published again."""
     fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_later", delay=60))
     req, saved = ig(fakes, "Published while we looked")
-    with pytest.raises(TransientError):
-        await adapters.instagram.publish(req)
+    await answer_lost(adapters.instagram, req)
     container = saved.state["containerId"]
     assert fakes.instagram.media == []
     # The first status read answers FINISHED; the held-back publish lands right after it.
@@ -413,8 +407,7 @@ async def test_a_published_container_not_listed_yet_defers_then_is_unknown_never
         fakes.instagram.listing_lag = 3600  # published, but the media list does not show it
         fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
         req, saved = ig(fakes, "Live, not listed")
-        with pytest.raises(TransientError):
-            await registry.instagram.publish(req)
+        await answer_lost(registry.instagram, req)
 
         for _ in range(6):  # more than the five attempts that would dead-letter it
             with pytest.raises(Deferred) as retried:
@@ -447,8 +440,7 @@ async def test_a_lookup_refused_for_good_after_a_publish_is_unknown_not_dead(
 ) -> None:
     fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
     req, saved = ig(fakes, "Published, then the lookup was refused")
-    with pytest.raises(TransientError):
-        await adapters.instagram.publish(req)
+    await answer_lost(adapters.instagram, req)
     path = f"/{saved.state['containerId']}$" if read == "container" else f"/{USER}/media$"
     refusal = Fault(status=400, body=graph_error_body(100, "(#100) Invalid parameter"), times=2)
     fakes.instagram.inject("GET", path, refusal)
@@ -465,8 +457,7 @@ async def test_a_published_container_whose_media_list_fails_for_now_spends_no_at
 ) -> None:
     fakes.instagram.inject("POST", "/media_publish$", Fault(kind="commit_drop"))
     req, saved = ig(fakes, "Live, list down")
-    with pytest.raises(TransientError):
-        await adapters.instagram.publish(req)
+    await answer_lost(adapters.instagram, req)
     down = Fault(status=500, body=graph_error_body(2, "Service temporarily unavailable", transient=True))
     fakes.instagram.inject("GET", f"/{USER}/media$", down)
     with pytest.raises(Deferred) as caught:

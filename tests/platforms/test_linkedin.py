@@ -20,7 +20,7 @@ from socialpub.platforms.registry import PlatformAdapters
 from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.linkedin import visible_text
-from tests.platforms.support import Saved, again, request, resolve
+from tests.platforms.support import Saved, again, ambiguous_then_published_once, answer_lost, request, resolve
 
 ORG = "5515715"
 AUTHOR = f"urn:li:organization:{ORG}"
@@ -188,8 +188,7 @@ async def test_server_error_is_transient_and_checked_before_the_retry(
 ) -> None:
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=503, body={"message": "down", "status": 503}))
     req, saved = li(fakes, "hello again")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     assert "unconfirmedSince" in saved.state
     published = await adapters.linkedin.publish(again(req, saved))
     assert len(fakes.linkedin.posts) == 1
@@ -306,8 +305,7 @@ async def test_a_dropped_create_is_found_behind_more_than_a_page_of_newer_posts(
     fakes.linkedin.refuse_duplicates = refuses_duplicates
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
     req, saved = li(fakes, "Ours, answer lost")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     fakes.linkedin.seed(AUTHOR, 150)  # a burst landed after ours: ours is on the second page
 
     published = await resolve(adapters.linkedin, req, saved)
@@ -326,8 +324,7 @@ async def test_a_dropped_create_is_found_behind_more_than_a_page_of_newer_posts(
 async def test_the_retry_after_a_dropped_answer_pages_too(fakes: Fakes, adapters: PlatformAdapters) -> None:
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
     req, saved = li(fakes, "Retried after a timeout")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     fakes.linkedin.seed(AUTHOR, 250)
     published = await adapters.linkedin.publish(again(req, saved))
     [ours] = [p for p in fakes.linkedin.posts if p["visible"] == "Retried after a timeout"]
@@ -362,8 +359,7 @@ async def test_a_duplicate_answer_naming_our_unlisted_post_is_confirmed_and_publ
     DUPLICATE_POST of our own post: read back, it is ours, so it is published, not dead-lettered."""
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
     req, saved = li(fakes, "Listed late")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     empty = {"elements": [], "paging": {"start": 0, "count": 100, "links": []}}
     fakes.linkedin.inject("GET", "^/rest/posts$", Fault(status=200, body=empty, times=2))
 
@@ -383,8 +379,7 @@ async def test_a_duplicate_of_an_older_post_after_an_unknown_outcome_is_still_pe
     fakes.linkedin.posts[0]["createdAt"] -= 3_600_000
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=503, body={"status": 503, "message": "x"}))
     req, saved = li(fakes, "Said before")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     with pytest.raises(PermanentError) as caught:
         await adapters.linkedin.publish(again(req, saved))
     assert caught.value.code == "linkedin_duplicate_post"
@@ -405,8 +400,7 @@ async def test_member_create_with_a_lost_answer_is_unknown_never_resent(
     fakes.linkedin.refuse_duplicates = refuses_duplicates
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
     req, saved = member(fakes, "Members cannot be listed")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
 
     with pytest.raises(OutcomeUnknown) as caught:
         await resolve(adapters.linkedin, req, saved)
@@ -459,8 +453,7 @@ async def test_member_create_refused_then_retried_is_not_unknown(
     body = {"serviceErrorCode": 101, "message": "throttled", "status": 429}
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=429, body=body))
     req, saved = member(fakes, "Throttled first")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     assert saved.state == {}
     published = await resolve(adapters.linkedin, again(req, saved), saved)
     [post] = fakes.linkedin.posts
@@ -521,15 +514,7 @@ async def test_a_create_that_may_have_been_acted_on_is_ambiguous(
     LinkedIn may commit a create seconds after the answer was lost."""
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(**vars(fault)))
     req, saved = li(fakes, "Maybe landed")
-    with pytest.raises(TransientError) as caught:
-        await adapters.linkedin.publish(req)
-    assert caught.value.ambiguous is True
-    assert "unconfirmedSince" in saved.state
-
-    fakes.linkedin.release_later()
-    fakes.linkedin.settle()  # what waiting out the claim's lease gives: the create has landed
-    published = await adapters.linkedin.publish(again(req, saved))
-    assert [p["id"] for p in fakes.linkedin.posts] == [published.external_id], "published once"
+    await ambiguous_then_published_once(adapters.linkedin, fakes.linkedin, req, saved)
 
 
 async def test_a_looked_up_too_early_delayed_commit_is_what_ambiguous_prevents(
@@ -576,8 +561,7 @@ async def test_a_lookup_refused_for_good_after_an_unknown_outcome_is_unknown_not
 ) -> None:
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
     req, saved = li(fakes, "Landed, then the listing was refused")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     refusal = Fault(status=status, body={"status": status, "message": "refused"}, times=2)
     fakes.linkedin.inject("GET", "^/rest/posts$", refusal)
 
@@ -599,8 +583,7 @@ async def test_a_duplicate_naming_no_post_after_an_unknown_outcome_is_unknown_no
     fakes.linkedin.listing_lag = 3600
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_later", delay=60))
     req, saved = li(fakes, "Duplicate of ourselves")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     fakes.linkedin.release_later()
     fakes.linkedin.settle()
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(status=422, body=DUPLICATE_NAMING_NOTHING))
@@ -649,8 +632,7 @@ async def test_a_lookup_failing_for_now_after_an_unknown_outcome_is_ambiguous(
     """Retried, but never dead-lettered blind after five of them: the earlier create may be live."""
     fakes.linkedin.inject("POST", "^/rest/posts$", Fault(kind="commit_drop"))
     req, saved = li(fakes, "Landed, then the listing was down")
-    with pytest.raises(TransientError):
-        await adapters.linkedin.publish(req)
+    await answer_lost(adapters.linkedin, req)
     fakes.linkedin.inject("GET", "^/rest/posts$", Fault(status=503, body={"status": 503, "message": "down"}))
     with pytest.raises(TransientError) as caught:
         await adapters.linkedin.publish(again(req, saved))
