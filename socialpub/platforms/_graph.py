@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from socialpub.platforms._http import LookupTooDeep, parse_time, retry_after_seconds, same_origin
+from socialpub.platforms._http import LookupTooDeep, parse_time, retry_after_seconds, same_origin, send
 from socialpub.platforms.base import (
     Deferred,
     PermanentError,
@@ -27,7 +27,17 @@ from socialpub.platforms.base import (
     TransientError,
 )
 
-__all__ = ["PAGE_SIZE", "GraphError", "Usage", "classify", "find_listed", "graph_error", "json_body"]
+__all__ = [
+    "PAGE_SIZE",
+    "GraphError",
+    "Usage",
+    "answer_body",
+    "classify",
+    "find_listed",
+    "graph_error",
+    "json_body",
+    "send_graph",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +87,32 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+async def send_graph(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    token: str,
+    deadline: float,
+    params: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> httpx.Response:
+    """One Graph request (within ``deadline``), the token as its ``access_token`` parameter."""
+    return await send(
+        http, method, url, deadline=deadline, params={**(params or {}), "access_token": token}, data=data
+    )
+
+
+def answer_body(response: httpx.Response) -> dict[str, Any] | None:
+    """The body of a successful answer; ``None`` for an error (:func:`graph_error` reads it):
+    Graph can answer 200 with an ``error`` object."""
+    if response.status_code == 200:
+        body = json_body(response)
+        if "error" not in body:
+            return body
+    return None
 
 
 def _int(value: Any) -> int | None:

@@ -32,13 +32,19 @@ from typing import Any
 
 import httpx
 
-from socialpub.platforms._graph import Usage, classify, find_listed, graph_error, json_body
+from socialpub.platforms._graph import (
+    Usage,
+    answer_body,
+    classify,
+    find_listed,
+    graph_error,
+    send_graph,
+)
 from socialpub.platforms._http import (
     create_failed,
     looked_up,
     mark_unconfirmed,
     new_client,
-    send,
     transport_error,
     unconfirmed_create,
     unconfirmed_since,
@@ -113,12 +119,13 @@ class FacebookAdapter:
             )
         await self.usage.pace(page)
         try:
-            response = await send(
+            response = await send_graph(
                 self._http,
                 method,
                 url or f"{self._base}{path}",
+                token=token,
                 deadline=self._settings.request_deadline_seconds,
-                params={**(params or {}), "access_token": token},
+                params=params,
                 data=data,
             )
         except httpx.HTTPError as exc:
@@ -126,10 +133,9 @@ class FacebookAdapter:
                 raise await create_failed(request, "facebook", what, exc) from exc
             raise transport_error("facebook", what, exc) from exc
         self.usage.observe(response.headers, page_id=page)
-        if response.status_code == 200:
-            body = json_body(response)
-            if "error" not in body:
-                return body
+        body = answer_body(response)
+        if body is not None:
+            return body
         error = graph_error(response)
         failure = classify(
             "facebook", what, error, headers=response.headers, throttle_retry=self.usage.regain(page) or None

@@ -46,10 +46,11 @@ from socialpub.models.platforms import Platform, length_problems
 from socialpub.platforms._graph import (
     IG_NEW_CONTAINER_SUBCODES,
     IG_PERMANENT_SUBCODES,
+    answer_body,
     classify,
     find_listed,
     graph_error,
-    json_body,
+    send_graph,
 )
 from socialpub.platforms._http import (
     ambiguous,
@@ -57,7 +58,6 @@ from socialpub.platforms._http import (
     looked_up,
     new_client,
     parse_time,
-    send,
     transport_error,
 )
 from socialpub.platforms.base import (
@@ -126,20 +126,20 @@ class InstagramAdapter:
         ``create``: the call publishes (``media_publish``), so a failure after it may have reached
         Instagram is ambiguous (:attr:`TransientError.ambiguous`)."""
         try:
-            response = await send(
+            response = await send_graph(
                 self._http,
                 method,
                 url or f"{self._base}{path}",
+                token=token,
                 deadline=self._settings.request_deadline_seconds,
-                params={**(params or {}), "access_token": token},
+                params=params,
                 data=data,
             )
         except httpx.HTTPError as exc:
             raise transport_error("instagram", what, exc, acted_on=create and ambiguous(exc)) from exc
-        if response.status_code == 200:
-            body = json_body(response)
-            if "error" not in body:
-                return body
+        body = answer_body(response)
+        if body is not None:
+            return body
         error = graph_error(response)
         failure = classify(
             "instagram",
