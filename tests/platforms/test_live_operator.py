@@ -18,20 +18,11 @@ from tests.fakes.base import Fault
 from tests.fakes.fixtures import Fakes
 from tests.fakes.graph import graph_error_body
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess, running_operator
+from tests.operator.harness import OperatorProcess
 from tests.operator.scenarios import wait_for
 from tests.platforms.live import LiveWorld, driver, operator_env
 
 LI, FB, IG = Platform.LINKEDIN, Platform.FACEBOOK, Platform.INSTAGRAM
-
-
-@pytest.fixture(scope="module")
-def live_operator(
-    shared_kube: KubeHarness, fakes_session: Fakes, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("live-operator") / "operator.log"
-    with running_operator(shared_kube.kubeconfig, log, **operator_env(fakes_session)) as operator:
-        yield operator
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ operator runs against the platform fakes, and each test checks what reaches the 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,20 +18,11 @@ from socialpub.kube.resources import ACCOUNTS, LABEL_ID, LABEL_MODE, LABEL_TENAN
 from socialpub.models.platforms import Platform
 from tests.fakes.fixtures import Fakes
 from tests.kube_harness import KubeHarness
-from tests.operator.harness import OperatorProcess, running_operator
+from tests.operator.harness import OperatorProcess
 from tests.operator.scenarios import KubeDriver, World, wait_for
-from tests.platforms.live import LiveWorld, operator_env
+from tests.platforms.live import LiveWorld
 
 FB, LI = Platform.FACEBOOK, Platform.LINKEDIN
-
-
-@pytest.fixture(scope="module")
-def live_operator(
-    shared_kube: KubeHarness, fakes_session: Fakes, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("mode-operator") / "operator.log"
-    with running_operator(shared_kube.kubeconfig, log, **operator_env(fakes_session)) as operator:
-        yield operator
 
 
 @pytest.fixture
