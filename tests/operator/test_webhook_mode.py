@@ -4,10 +4,8 @@ labelled ``mode: test`` still refuses an ``http://`` endpoint."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from socialpub.models.platforms import Platform
 from socialpub.operator.settings import OperatorSettings
 from socialpub.operator.webhooks import WebhookDispatcher
 from tests.kube_harness import KubeHarness
+from tests.operator.scenarios import until
 from tests.webhooks.receiver import Receiver
 
 
@@ -30,16 +29,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     yield r
     r.close()
-
-
-async def _until(probe: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await probe()
-        if found:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def test_a_live_namespace_labelled_test_still_gets_the_live_url_rules(
@@ -71,7 +60,7 @@ def test_a_live_namespace_labelled_test_still_gets_the_live_url_rules(
                 done = [d for d in items if (d.get("status") or {}).get("state") in ("failed", "delivered")]
                 return done[0] if done else None
 
-            record: dict[str, Any] = await _until(settled)
+            record: dict[str, Any] = await until(settled, timeout=10.0)
             return record
         finally:
             await dispatcher.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 
 from socialpub._cli_webhooks import add_endpoint
 from socialpub.kube.accounts import create_sandbox_account
@@ -16,17 +14,8 @@ from socialpub.models.platforms import Platform
 from socialpub.operator.settings import OperatorSettings
 from socialpub.operator.webhooks import WebhookDispatcher
 from tests.kube_harness import KubeHarness
+from tests.operator.scenarios import until
 from tests.webhooks.receiver import Receiver
-
-
-async def _until(probe, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await probe()
-        if found:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def test_a_hostname_is_pinned_to_the_address_that_was_checked(
@@ -56,7 +45,7 @@ async def test_a_hostname_is_pinned_to_the_address_that_was_checked(
         async def arrived() -> bool:
             return bool(receiver.received("pinned", ok=True))
 
-        await _until(arrived)
+        await until(arrived, timeout=10.0)
         (got,) = receiver.received("pinned")
         assert got.headers["host"] == f"hooks.pinned.test:{receiver.port}"
         got.verify(secret)
@@ -73,7 +62,7 @@ async def test_a_hostname_is_pinned_to_the_address_that_was_checked(
             failed = [d for d in items if (d.get("status") or {}).get("state") == "failed"]
             return failed[0] if failed else None
 
-        record = await _until(refused)
+        record = await until(refused, timeout=10.0)
         assert "private_address" in record["status"]["lastError"]  # type: ignore[index]
         assert len(receiver.received("pinned")) == 1
 
@@ -82,7 +71,7 @@ async def test_a_hostname_is_pinned_to_the_address_that_was_checked(
             ready = [c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"]
             return ready[0] if ready and ready[0]["reason"] == "URLRefused" else None
 
-        assert "10.0.0.7" in str((await _until(condition))["message"])
+        assert "10.0.0.7" in str((await until(condition, timeout=10.0))["message"])
     finally:
         await dispatcher.stop()
         await client.aclose()
