@@ -95,6 +95,18 @@ class Acme:
         result: str = self.call(go())
         return result
 
+    def same_name(self, obj: dict[str, Any], namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """An account made by hand with ``obj``'s name and labels in ``namespace`` (a new uid)."""
+        meta = obj["metadata"]
+        manifest = {
+            "apiVersion": ACCOUNTS.api_version,
+            "kind": ACCOUNTS.kind,
+            "metadata": {"name": meta["name"], "namespace": namespace, "labels": meta["labels"]},
+            "spec": spec,
+        }
+        made: dict[str, Any] = self.call(self.client.create(ACCOUNTS, manifest, namespace))
+        return made
+
     def stolen(self, obj: dict[str, Any]) -> str:
         """The sealed token in ``obj``'s credentials Secret (base64, as stored)."""
         secret = self.call(self.client.get(SECRETS, f"{obj['metadata']['name']}-credentials", "acme-live"))
@@ -224,18 +236,7 @@ def test_a_token_copied_to_the_same_name_in_the_sandbox_namespace_does_not_decry
     monkeypatch.setenv("SOCIALPUB_ENCRYPTION_KEY", KeyRing.generate("k1").to_json())
     live = acme.new_account("token-one")
     name = live["metadata"]["name"]
-    copy = acme.call(
-        acme.client.create(
-            ACCOUNTS,
-            {
-                "apiVersion": ACCOUNTS.api_version,
-                "kind": ACCOUNTS.kind,
-                "metadata": {"name": name, "namespace": "acme-sandbox", "labels": live["metadata"]["labels"]},
-                "spec": {**live["spec"], "sandbox": False},
-            },
-            "acme-sandbox",
-        )
-    )
+    copy = acme.same_name(live, "acme-sandbox", {**live["spec"], "sandbox": False})
     acme.call(
         acme.client.create(
             SECRETS,
@@ -266,18 +267,7 @@ def test_a_token_kept_from_a_deleted_account_does_not_decrypt_for_its_namesake(
     kept = base64.b64decode(acme.stolen(old)).decode()
     name = old["metadata"]["name"]
     acme.call(acme.client.delete(ACCOUNTS, name, "acme-live"))
-    recreated = acme.call(
-        acme.client.create(
-            ACCOUNTS,
-            {
-                "apiVersion": ACCOUNTS.api_version,
-                "kind": ACCOUNTS.kind,
-                "metadata": {"name": name, "namespace": "acme-live", "labels": old["metadata"]["labels"]},
-                "spec": old["spec"],
-            },
-            "acme-live",
-        )
-    )
+    recreated = acme.same_name(old, "acme-live", old["spec"])
     assert recreated["metadata"]["uid"] != old["metadata"]["uid"]
     acme.call(write_token(acme.client, recreated, kept))
     with pytest.raises(ReconnectError) as caught:
