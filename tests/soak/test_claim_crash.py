@@ -3,7 +3,8 @@ SIGKILLed after it claimed a target (``publishing``) but before it sent the crea
 claim's lease has passed, the restarted operator must ask the platform, find nothing and publish
 the post once.
 
-Marked ``slow`` with the soak (it runs the real operator twice); see docs/soak.md.
+In the default suite (a few seconds of real operator time): the regression test of what the
+soak found; see docs/soak.md.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from tests.platforms.live import KEY_RING, LiveWorld, operator_env
 from tests.soak.audit import TERMINAL
 from tests.soak.live_accounts import add_accounts
 from tests.soak.plan import ORGANIZATIONS
-
-pytestmark = pytest.mark.slow
 
 
 def test_target_claimed_then_operator_killed_before_the_create_is_published_once(

@@ -4,7 +4,8 @@ operator cannot know whether the attempt landed; it must record the target ``unk
 looks), never re-send it (LinkedIn then answers DUPLICATE_POST and the live post is dead-lettered,
 or, where LinkedIn accepts duplicates, it appears twice).
 
-Marked ``slow`` with the soak (it runs the real operator twice); see docs/soak.md.
+In the default suite (a few seconds of real operator time): the regression test of what the
+soak found; see docs/soak.md.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from tests.platforms.live import KEY_RING, LiveWorld, operator_env
 from tests.soak.audit import TERMINAL
 from tests.soak.live_accounts import add_accounts
 from tests.soak.plan import MEMBER
-
-pytestmark = pytest.mark.slow
 
 
 def test_member_post_stored_then_operator_killed_is_unknown_never_resent(
