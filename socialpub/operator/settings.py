@@ -45,6 +45,8 @@ class OperatorSettings:
     claim_settle_seconds: float = 30.0
     """Added to a platform call's worst-case duration in a claim's ``leaseUntil``: how long after the
     call may have landed a platform's own lookups take to show it."""
+    _platform_bounds: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The adapters' computed worst case per platform, read from the environment on first use."""
     live_call_max_seconds: float = 120.0
     """The longest one live publish call may run. The engine cancels a call at this bound (or at the
     adapters' own computed worst case, if lower) and treats it as interrupted, so the bound is real
@@ -55,8 +57,9 @@ class OperatorSettings:
 
     def live_call_seconds(self, platform: str) -> float:
         """The longest one live adapter call to ``platform`` may run (the claim's lease covers it)."""
-        computed = PlatformSettings.from_env().max_publish_seconds_for(platform)
-        return min(computed, self.live_call_max_seconds)
+        if platform not in self._platform_bounds:  # read the environment once, not per claim
+            self._platform_bounds[platform] = PlatformSettings.from_env().max_publish_seconds_for(platform)
+        return min(self._platform_bounds[platform], self.live_call_max_seconds)
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
